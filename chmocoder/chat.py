@@ -1,0 +1,247 @@
+"""The chat service: every rule of a turn lives here, once, for every surface (UI, API, OpenAI).
+
+One turn = validate the message → load the history → build a prompt that fits the context
+window → save the user message → stream from the engine → save the answer (or, if the stream is
+closed early by Stop or a disconnect, the partial answer marked as stopped).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from .engine import Engine, EngineError, GenerationParams, GenerationStats
+from .prompts import DEFAULT_LEVEL, DEFAULT_TASK, LEVELS, TASKS, system_prompt
+from .settings import Settings
+from .store import ChatNotFound, ChatStore, StoreError
+
+log = logging.getLogger(__name__)
+
+# Room kept for the answer when even the newest message barely fits the window.
+MIN_ANSWER_TOKENS = 64
+TITLE_CHARS = 60
+
+
+class ChatError(RuntimeError):
+    """Anything a user should be told in one sentence instead of a stack trace."""
+
+
+class InvalidInput(ChatError):
+    pass
+
+
+class UnknownChat(ChatError):
+    pass
+
+
+class Unavailable(ChatError):
+    pass
+
+
+@dataclass
+class Reply:
+    """One update of a streamed answer: the whole text so far, plus stats once it is done."""
+
+    text: str
+    done: bool = False
+    stopped: bool = False
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TurnOptions:
+    """Per-turn choices; None means 'the chat's own setting' or 'the server default'."""
+
+    task: str | None = None
+    level: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_new_tokens: int | None = None
+
+
+def _check_choice(value: str | None, allowed: tuple[str, ...], what: str) -> None:
+    if value is not None and value not in allowed:
+        raise InvalidInput(f"unknown {what} {value!r}; choose one of: {', '.join(allowed)}")
+
+
+def _looks_binary(text: str) -> bool:
+    """NUL bytes or many control characters mean a file was pasted, not a message."""
+    if "\x00" in text:
+        return True
+    controls = sum(1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t")
+    return controls > max(8, len(text) // 100)
+
+
+def title_from(message: str) -> str:
+    line = " ".join(message.split())
+    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
+
+
+class ChatService:
+    def __init__(self, engine: Engine, store: ChatStore, settings: Settings) -> None:
+        self.engine = engine
+        self.store = store
+        self.settings = settings
+
+    # -- chats ---------------------------------------------------------------------------------
+
+    def new_chat(self, task: str = DEFAULT_TASK, level: str = DEFAULT_LEVEL) -> str:
+        _check_choice(task, TASKS, "task")
+        _check_choice(level, LEVELS, "level")
+        with storage_errors():
+            chat_id = self.store.create(task, level)
+        log.info("chat created chat=%s task=%s level=%s", chat_id, task, level)
+        return chat_id
+
+    def info(self, chat_id: str) -> dict[str, str]:
+        with storage_errors():
+            return self.store.meta(chat_id)
+
+    def history(self, chat_id: str) -> list[dict[str, Any]]:
+        """The stored transcript: dicts with role and content (and `stopped` for cut answers)."""
+        with storage_errors():
+            return self.store.messages(chat_id)
+
+    def set_options(self, chat_id: str, task: str | None = None, level: str | None = None) -> None:
+        _check_choice(task, TASKS, "task")
+        _check_choice(level, LEVELS, "level")
+        fields = {k: v for k, v in (("task", task), ("level", level)) if v is not None}
+        if fields:
+            with storage_errors():
+                self.store.update(chat_id, **fields)
+
+    # -- a turn --------------------------------------------------------------------------------
+
+    def validate_message(self, message: Any) -> str:
+        if not isinstance(message, str):
+            raise InvalidInput("the message must be text")
+        if not message.strip():
+            raise InvalidInput("the message is empty")
+        limit = self.settings.max_message_chars
+        if len(message) > limit:
+            raise InvalidInput(f"the message is {len(message):,} characters long; the limit is {limit:,}")
+        if _looks_binary(message):
+            raise InvalidInput("the message looks like binary data (it contains control characters); paste text only")
+        return message
+
+    def generation_params(self, options: TurnOptions) -> GenerationParams:
+        s = self.settings
+        temperature = s.temperature if options.temperature is None else options.temperature
+        top_p = s.top_p if options.top_p is None else options.top_p
+        max_tokens = s.max_new_tokens if options.max_new_tokens is None else options.max_new_tokens
+        if not 0.0 <= temperature <= 2.0:
+            raise InvalidInput("temperature must be between 0 and 2")
+        if not 0.0 < top_p <= 1.0:
+            raise InvalidInput("top_p must be greater than 0 and at most 1")
+        if not 1 <= max_tokens <= s.max_new_tokens_limit:
+            raise InvalidInput(f"max new tokens must be between 1 and {s.max_new_tokens_limit}")
+        return GenerationParams(max_tokens=int(max_tokens), temperature=float(temperature), top_p=float(top_p))
+
+    def fit_prompt(self, system: str, history: list[dict[str, Any]], message: str, max_tokens: int) -> tuple[list[int], int, int]:
+        """Prompt tokens that fit the window, the answer budget left, and how many old messages were dropped.
+
+        The oldest messages go first; the system prompt and the new message are always kept. A
+        message that cannot fit even alone is refused with its size, never truncated silently.
+        """
+        n_ctx = self.engine.n_ctx
+        turns = [{"role": m["role"], "content": m["content"]} for m in history if m.get("content")]
+        newest = {"role": "user", "content": message}
+        alone = self.engine.prompt_tokens([{"role": "system", "content": system}, newest])
+        if len(alone) + MIN_ANSWER_TOKENS > n_ctx:
+            raise InvalidInput(
+                f"the message is about {len(alone):,} tokens with the instructions; the model's window holds "
+                f"{n_ctx:,} tokens including the answer, so shorten it or split it"
+            )
+        budget = max(n_ctx - max_tokens, len(alone))
+        dropped = 0
+        while True:
+            prompt = self.engine.prompt_tokens([{"role": "system", "content": system}, *turns, newest])
+            if len(prompt) <= budget or not turns:
+                break
+            # Drop the oldest exchange; never leave an assistant message first.
+            cut = 2 if len(turns) > 1 and turns[1]["role"] == "assistant" else 1
+            turns, dropped = turns[cut:], dropped + cut
+        return prompt, min(max_tokens, n_ctx - len(prompt)), dropped
+
+    def send(self, chat_id: str, message: Any, options: TurnOptions = TurnOptions()) -> Iterator[Reply]:
+        """Run one turn, yielding the answer so far. Close the iterator to stop: the partial answer is kept."""
+        message = self.validate_message(message)
+        _check_choice(options.task, TASKS, "task")
+        _check_choice(options.level, LEVELS, "level")
+        params = self.generation_params(options)
+        with storage_errors():
+            meta = self.store.meta(chat_id)
+            history = self.store.messages(chat_id)
+        task = options.task or meta.get("task", DEFAULT_TASK)
+        level = options.level or meta.get("level", DEFAULT_LEVEL)
+        prompt, max_tokens, dropped = self.fit_prompt(system_prompt(task, level), history, message, params.max_tokens)
+        params = GenerationParams(max_tokens, params.temperature, params.top_p, params.stop)
+
+        with storage_errors():
+            if (task, level) != (meta.get("task"), meta.get("level")):
+                self.store.update(chat_id, task=task, level=level)
+            self.store.append(chat_id, {"role": "user", "content": message, "at": time.time()}, title=title_from(message))
+
+        stats = GenerationStats()
+        text = ""
+        outcome = "stopped"
+        try:
+            for piece in self.engine.generate(prompt, params, stats):
+                text += piece
+                yield Reply(text)
+            outcome = "done"
+        except EngineError as exc:
+            outcome = "error"
+            self._save_answer(chat_id, text, stats, task, level, dropped, error=str(exc))
+            raise ChatError(f"{exc}; the partial answer was saved") from exc
+        finally:
+            if outcome == "stopped":
+                self._save_answer(chat_id, text, stats, task, level, dropped, stopped=True)
+        record = self._save_answer(chat_id, text, stats, task, level, dropped)
+        yield Reply(text, done=True, stats=record)
+
+    def _save_answer(
+        self,
+        chat_id: str,
+        text: str,
+        stats: GenerationStats,
+        task: str,
+        level: str,
+        dropped: int,
+        stopped: bool = False,
+        error: str | None = None,
+    ) -> dict[str, Any]:
+        record = stats.as_dict() | {"dropped_messages": dropped}
+        entry: dict[str, Any] = {"role": "assistant", "content": text, "at": time.time(), "task": task, "level": level, "stats": record}
+        if stopped or error:
+            entry["stopped"] = True
+        if error:
+            entry["error"] = error
+        log.info(
+            "turn chat=%s prompt_tokens=%d tokens=%d ttft_s=%s tok_s=%s dropped=%d stopped=%s error=%s",
+            chat_id, stats.prompt_tokens, stats.completion_tokens, record["ttft_s"], record["tokens_per_s"],
+            dropped, bool(stopped), bool(error),
+        )
+        try:
+            self.store.append(chat_id, entry)
+        except StoreError:
+            log.exception("could not save the answer chat=%s", chat_id)
+            if not stopped:
+                raise Unavailable("the answer could not be saved: chat storage (Redis) is unreachable") from None
+        return record
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Translate store errors into the service's user-facing errors."""
+    try:
+        yield
+    except ChatNotFound as exc:
+        raise UnknownChat(str(exc)) from exc
+    except StoreError as exc:
+        raise Unavailable(str(exc)) from exc

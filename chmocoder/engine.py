@@ -1,0 +1,147 @@
+"""The model: llama-cpp-python in-process, one generation at a time, tokens streamed as produced.
+
+The engine knows nothing about chats or Gradio: it turns messages into prompt tokens with the
+model's own chat template and streams text for a prompt. A `Llama` object is not thread-safe,
+so every generation holds `self._lock` from the first token to the last (or until the caller
+closes the stream, which is how Stop and disconnects free the model at the next token).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from llama_cpp import Llama
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+log = logging.getLogger(__name__)
+
+CHATML = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+class EngineError(RuntimeError):
+    """The model failed; the message is fit to show a user."""
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    max_tokens: int
+    temperature: float
+    top_p: float
+    stop: tuple[str, ...] = ()
+
+
+@dataclass
+class GenerationStats:
+    """Filled in by the engine while it streams; read by the caller when the stream ends."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    started: float = 0.0
+    first_token_at: float | None = None
+    finished_at: float | None = None
+    finish_reason: str | None = None
+
+    @property
+    def ttft_s(self) -> float | None:
+        return None if self.first_token_at is None else self.first_token_at - self.started
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        """Decode speed after the first token (prefill is reported separately as time to first token)."""
+        if self.first_token_at is None or self.finished_at is None or self.completion_tokens < 2:
+            return None
+        elapsed = self.finished_at - self.first_token_at
+        return (self.completion_tokens - 1) / elapsed if elapsed > 0 else None
+
+    def as_dict(self) -> dict[str, float | int | str | None]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "ttft_s": None if self.ttft_s is None else round(self.ttft_s, 3),
+            "tokens_per_s": None if self.tokens_per_s is None else round(self.tokens_per_s, 2),
+            "finish_reason": self.finish_reason,
+        }
+
+
+class Engine:
+    def __init__(self, model_path: Path, n_ctx: int, n_threads: int, n_batch: int = 512) -> None:
+        started = time.monotonic()
+        self.model_path = model_path
+        self.llm = Llama(
+            model_path=str(model_path),
+            n_ctx=n_ctx,
+            n_batch=n_batch,
+            n_threads=n_threads,
+            n_threads_batch=n_threads,
+            verbose=False,
+        )
+        template = self.llm.metadata.get("tokenizer.chat_template") or CHATML
+        eos_id, bos_id = self.llm.token_eos(), self.llm.token_bos()
+        self._eos_text = self._token_text(eos_id)
+        self._formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=self._eos_text,
+            bos_token=self._token_text(bos_id),
+            stop_token_ids=[eos_id],
+        )
+        self._stop = tuple({s for s in (self._eos_text, "<|im_end|>") if s and s in template + self._eos_text})
+        self._lock = threading.Lock()
+        log.info(
+            "model loaded: %s n_ctx=%d threads=%d load_s=%.2f",
+            model_path.name, n_ctx, n_threads, time.monotonic() - started,
+        )
+
+    @property
+    def n_ctx(self) -> int:
+        return int(self.llm.n_ctx())
+
+    @property
+    def name(self) -> str:
+        return self.model_path.name
+
+    def _token_text(self, token: int) -> str:
+        return "" if token < 0 else self.llm.detokenize([token], special=True).decode("utf-8", "replace")
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def prompt_tokens(self, messages: list[dict[str, str]]) -> list[int]:
+        """The exact tokens the model will read: messages through the model's chat template."""
+        formatted = self._formatter(messages=messages)
+        return self.llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True)
+
+    def generate(self, prompt: list[int], params: GenerationParams, stats: GenerationStats) -> Iterator[str]:
+        """Stream the answer's text pieces. Closing the iterator stops the model at the next token."""
+        with self._lock:
+            stats.started = time.monotonic()
+            stats.prompt_tokens = len(prompt)
+            stream = self.llm.create_completion(
+                prompt,
+                max_tokens=params.max_tokens,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                stop=list(self._stop + params.stop),
+                stream=True,
+            )
+            try:
+                for chunk in stream:
+                    choice = chunk["choices"][0]
+                    stats.finish_reason = choice.get("finish_reason") or stats.finish_reason
+                    if choice["text"]:
+                        if stats.first_token_at is None:
+                            stats.first_token_at = time.monotonic()
+                        yield choice["text"]
+            except (RuntimeError, ValueError) as exc:
+                raise EngineError(f"the model failed: {exc}") from exc
+            finally:
+                stream.close()
+                stats.finished_at = time.monotonic()
+                stats.completion_tokens = max(0, self.llm.n_tokens - len(prompt))

@@ -1,0 +1,72 @@
+"""The system prompt: what the user wants done (task) and how much they already know (level)."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+Task = Literal["write", "debug", "explain", "review"]
+Level = Literal["beginner", "intermediate", "expert"]
+
+TASKS: tuple[str, ...] = get_args(Task)
+LEVELS: tuple[str, ...] = get_args(Level)
+DEFAULT_TASK: Task = "write"
+DEFAULT_LEVEL: Level = "intermediate"
+
+TASK_LABELS: dict[str, str] = {
+    "write": "Write code",
+    "debug": "Debug and fix",
+    "explain": "Explain code",
+    "review": "Review code",
+}
+LEVEL_LABELS: dict[str, str] = {
+    "beginner": "Beginner",
+    "intermediate": "Intermediate",
+    "expert": "Expert",
+}
+
+BASE = (
+    "You are ChMOCoder, a careful coding assistant. Put all code in fenced Markdown code blocks "
+    "tagged with their language, keep indentation exact, and never invent APIs: say so when you "
+    "are unsure."
+)
+
+TASK_RULES: dict[str, str] = {
+    "write": (
+        "The user wants code written. Give complete, working code that runs as shown, including "
+        "imports, then a short note on how to use it and any edge cases it handles."
+    ),
+    "debug": (
+        "The user wants a bug found and fixed. First name the bug and the line where it is, then "
+        "explain why it happens, then give the corrected code in full, then say how to check the fix."
+    ),
+    "explain": (
+        "The user wants code explained. Say what the code does as a whole, then walk through it "
+        "part by part, pointing out anything surprising."
+    ),
+    "review": (
+        "The user wants a code review. List concrete problems in order of importance (bugs, "
+        "security, performance, readability), each with the fix, then show the improved code."
+    ),
+}
+
+LEVEL_RULES: dict[str, str] = {
+    "beginner": (
+        "The reader is a beginner: use plain words, define every technical term the first time, "
+        "prefer simple constructs over clever ones, and comment the code generously."
+    ),
+    "intermediate": (
+        "The reader is an intermediate programmer: be clear and practical, explain the non-obvious "
+        "parts, and skip the basics."
+    ),
+    "expert": (
+        "The reader is an expert: be concise and precise, skip basics, mention trade-offs, "
+        "complexity and idiomatic alternatives."
+    ),
+}
+
+
+def system_prompt(task: str, level: str) -> str:
+    """Compose the system prompt; unknown values fall back to the defaults rather than failing a turn."""
+    return " ".join(
+        (BASE, TASK_RULES.get(task, TASK_RULES[DEFAULT_TASK]), LEVEL_RULES.get(level, LEVEL_RULES[DEFAULT_LEVEL]))
+    )

@@ -1,0 +1,69 @@
+"""The app factory: wires settings → model, Redis, chat service → FastAPI with the Gradio UI mounted."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import gradio as gr
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from . import __version__
+from .chat import ChatService
+from .engine import Engine
+from .model_files import resolve_model
+from .redis_server import EmbeddedRedis
+from .settings import Settings
+from .store import ChatStore, StoreError
+from .ui import CSS, build_ui
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build a complete app. Loads the model and connects to (or starts) Redis before returning."""
+    settings = settings or Settings()
+    model_path = resolve_model(settings.model, settings.models_dir, settings.catalog_file)
+    engine = Engine(model_path, n_ctx=settings.n_ctx, n_threads=settings.threads, n_batch=settings.n_batch)
+    embedded = None if settings.redis_url else EmbeddedRedis(settings.data_dir).start()
+    store = ChatStore.from_url(settings.redis_url or embedded.url, settings.chat_ttl_seconds)  # type: ignore[union-attr]
+    service = ChatService(engine, store, settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        store.client.close()
+        if embedded is not None:
+            embedded.stop()
+
+    app = FastAPI(title="ChMOCoder", version=__version__, lifespan=lifespan)
+    app.state.service = service
+    app.state.settings = settings
+
+    # Routes must be declared before Gradio is mounted at "/", which would shadow them.
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    def readyz() -> JSONResponse:
+        """The model is loaded and Redis answers."""
+        try:
+            store.ping()
+        except StoreError as exc:
+            return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ready", "model": engine.name})
+
+    demo = build_ui(service)
+    demo.queue(max_size=settings.queue_max_size, default_concurrency_limit=1)
+    return gr.mount_gradio_app(
+        app,
+        demo,
+        path="/",
+        css=CSS,
+        footer_links=["api"],
+        root_path=settings.root_path or None,
+    )

@@ -1,0 +1,72 @@
+"""All configuration, in one place: defaults in configs/settings.toml, overrides from CHMOCODER_* env vars."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULTS_FILE = PROJECT_ROOT / "configs" / "settings.toml"
+
+
+class Settings(BaseSettings):
+    """Every knob of the app. Tests build their own instance instead of patching globals."""
+
+    model_config = SettingsConfigDict(env_prefix="CHMOCODER_", toml_file=DEFAULTS_FILE, extra="ignore")
+
+    model: str = Field(description="Catalog name, 'owner/repo:file.gguf' on Hugging Face, or a path to a GGUF file.")
+    models_dir: Path = Field(description="Where downloaded and assembled GGUF files are kept.")
+    catalog_file: Path = Field(description="The catalog of known models with pinned hashes.")
+
+    n_ctx: int = Field(ge=256, description="Context window in tokens.")
+    n_batch: int = Field(ge=8, description="Prompt tokens evaluated per batch.")
+    n_threads: int = Field(ge=0, description="CPU threads for the model; 0 = every CPU this process may use.")
+
+    max_new_tokens: int = Field(ge=1, description="Default answer length limit in tokens.")
+    max_new_tokens_limit: int = Field(ge=1, description="Largest answer length a client may ask for.")
+    temperature: float = Field(ge=0.0, le=2.0, description="Default sampling temperature.")
+    top_p: float = Field(gt=0.0, le=1.0, description="Default nucleus sampling threshold.")
+    max_message_chars: int = Field(ge=1, description="Longest user message accepted, in characters.")
+
+    redis_url: str = Field(description="Redis to keep chats in; empty starts an embedded one in data_dir.")
+    data_dir: Path = Field(description="Data of the embedded Redis (append-only file).")
+    chat_ttl_seconds: int = Field(ge=60, description="Chats expire this long after their last write.")
+
+    queue_max_size: int = Field(ge=1, description="Requests waiting in the queue beyond this are refused.")
+
+    host: str = Field(description="Interface to listen on.")
+    port: int = Field(ge=1, le=65535, description="Port to listen on (PORT and GRADIO_SERVER_PORT also work).")
+    root_path: str = Field(description="URL prefix when served behind a proxy under a sub-path.")
+    log_level: str = Field(description="Python logging level.")
+
+    @field_validator("models_dir", "data_dir", "catalog_file")
+    @classmethod
+    def _anchor_to_project(cls, value: Path) -> Path:
+        """Relative paths mean 'inside the project', whatever the working directory is."""
+        value = value.expanduser()
+        return value if value.is_absolute() else PROJECT_ROOT / value
+
+    @property
+    def threads(self) -> int:
+        """llama-cpp-python defaults to cpu_count // 2; use every CPU we are allowed to run on."""
+        return self.n_threads or len(os.sched_getaffinity(0))
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Explicit arguments beat env vars, which beat the defaults file."""
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))

@@ -1,0 +1,173 @@
+"""Real parts for every test: a private redis-server, the real test model, live app processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# Isolate the Hugging Face cache before huggingface_hub is imported anywhere.
+_HF_HOME = tempfile.mkdtemp(prefix="chmocoder-hf-")
+os.environ["HF_HOME"] = _HF_HOME
+os.environ["HF_HUB_CACHE"] = os.path.join(_HF_HOME, "hub")
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+# huggingface_hub reads HF_ENDPOINT once, at import: point it at the port the fake Hub will use.
+HUB_PORT = _free_port()
+os.environ["HF_ENDPOINT"] = f"http://127.0.0.1:{HUB_PORT}"
+
+import httpx  # noqa: E402
+import pytest  # noqa: E402
+import redis  # noqa: E402
+
+from chmocoder.chat import ChatService  # noqa: E402
+from chmocoder.engine import Engine  # noqa: E402
+from chmocoder.model_files import resolve_model  # noqa: E402
+from chmocoder.redis_server import EmbeddedRedis, free_port  # noqa: E402
+from chmocoder.settings import PROJECT_ROOT, Settings  # noqa: E402
+from chmocoder.store import ChatStore  # noqa: E402
+
+TEST_MODEL = "smollm2-135m-instruct-q4_1"
+ARTIFACTS = PROJECT_ROOT / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), port=free_port()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def redis_client(redis_server: EmbeddedRedis) -> redis.Redis:
+    return redis.Redis.from_url(redis_server.url, decode_responses=True)
+
+
+def make_settings(redis_url: str, **overrides: object) -> Settings:
+    """Test settings: the small model, deterministic answers, short answers to keep tests quick."""
+    values: dict[str, object] = {
+        "model": TEST_MODEL,
+        "redis_url": redis_url,
+        "n_ctx": 2048,
+        "temperature": 0.0,
+        "max_new_tokens": 48,
+        "log_level": "INFO",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def settings(redis_server: EmbeddedRedis) -> Settings:
+    return make_settings(redis_server.url)
+
+
+@pytest.fixture(scope="session")
+def engine(settings: Settings) -> Engine:
+    path = resolve_model(settings.model, settings.models_dir, settings.catalog_file)
+    return Engine(path, n_ctx=settings.n_ctx, n_threads=settings.threads, n_batch=settings.n_batch)
+
+
+@pytest.fixture()
+def store(redis_server: EmbeddedRedis, settings: Settings) -> ChatStore:
+    return ChatStore.from_url(redis_server.url, settings.chat_ttl_seconds)
+
+
+@pytest.fixture()
+def service(engine: Engine, store: ChatStore, settings: Settings) -> ChatService:
+    return ChatService(engine, store, settings)
+
+
+class LiveServer:
+    """`python app.py` in its own process, configured only through CHMOCODER_* variables."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = int(env["CHMOCODER_PORT"])
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 90.0) -> LiveServer:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, str(PROJECT_ROOT / "app.py")], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"app exited at start:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.url + "readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"app did not become ready:\n{self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+
+@pytest.fixture(scope="session")
+def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LiveServer]]:
+    """Start app processes with extra CHMOCODER_* settings; all are stopped at the end of the session."""
+    started: list[LiveServer] = []
+
+    def start(redis_url: str, **overrides: str) -> LiveServer:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CHMOCODER_")}
+        env.update(
+            {
+                "CHMOCODER_MODEL": TEST_MODEL,
+                "CHMOCODER_REDIS_URL": redis_url,
+                "CHMOCODER_PORT": str(free_port()),
+                "CHMOCODER_N_CTX": "2048",
+                "CHMOCODER_TEMPERATURE": "0",
+                "CHMOCODER_MAX_NEW_TOKENS": "48",
+            }
+        )
+        env.update({f"CHMOCODER_{k.upper()}": v for k, v in overrides.items()})
+        server = LiveServer(env, tmp_path_factory.mktemp("app") / "app.log").start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def live(start_server: Callable[..., LiveServer], redis_server: EmbeddedRedis) -> LiveServer:
+    """One shared app process for the tests that only read or add chats."""
+    return start_server(redis_server.url)
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
