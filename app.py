@@ -22,7 +22,8 @@ def main() -> int:
         print(f"chmocoder: cannot start: {exc}", file=sys.stderr)
         return 2
     print(f"ChMOCoder is ready: http://{settings.host}:{settings.port}{settings.root_path}/", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    # Open streams (browsers, gradio_client heartbeats) must not hold a shutdown for long.
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=3)
     return 0
 
 

@@ -8,6 +8,7 @@ closed early by Stop or a disconnect, the partial answer marked as stopped).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import unicodedata
 from collections.abc import Iterator
@@ -87,6 +88,14 @@ class ChatService:
         self.engine = engine
         self.store = store
         self.settings = settings
+        # Turns in progress: set once their answer (whole or partial) is saved.
+        self._saving: dict[str, threading.Event] = {}
+
+    def wait_until_saved(self, chat_id: str, timeout: float = 10.0) -> None:
+        """Block until a turn running in this chat has saved its answer (after Stop or a reload)."""
+        event = self._saving.get(chat_id)
+        if event is not None:
+            event.wait(timeout)
 
     # -- chats ---------------------------------------------------------------------------------
 
@@ -190,11 +199,13 @@ class ChatService:
         stats = GenerationStats()
         text = ""
         outcome = "stopped"
+        saved = self._saving[chat_id] = threading.Event()
         try:
             for piece in self.engine.generate(prompt, params, stats):
                 text += piece
                 yield Reply(text)
             outcome = "done"
+            record = self._save_answer(chat_id, text, stats, task, level, dropped)
         except EngineError as exc:
             outcome = "error"
             self._save_answer(chat_id, text, stats, task, level, dropped, error=str(exc))
@@ -202,7 +213,9 @@ class ChatService:
         finally:
             if outcome == "stopped":
                 self._save_answer(chat_id, text, stats, task, level, dropped, stopped=True)
-        record = self._save_answer(chat_id, text, stats, task, level, dropped)
+            saved.set()
+            if self._saving.get(chat_id) is saved:
+                del self._saving[chat_id]
         yield Reply(text, done=True, stats=record)
 
     def _save_answer(

@@ -144,4 +144,7 @@ class Engine:
             finally:
                 stream.close()
                 stats.finished_at = time.monotonic()
-                stats.completion_tokens = max(0, self.llm.n_tokens - len(prompt))
+                # Every sampled token is evaluated before the next is sampled, except the last one;
+                # an end-of-text token ("stop") is sampled but is not part of the answer.
+                evaluated = max(0, self.llm.n_tokens - len(prompt))
+                stats.completion_tokens = evaluated + (0 if stats.finish_reason == "stop" else 1)

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 PREFIX = "chmocoder:chat:"
 CHAT_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
@@ -71,8 +73,14 @@ class ChatStore:
 
     @classmethod
     def from_url(cls, url: str, ttl_seconds: int) -> "ChatStore":
+        # Retry a blip briefly, but tell the user within about a second when Redis is really down.
         client = redis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30
+            url,
+            decode_responses=True,
+            socket_timeout=5,
+            socket_connect_timeout=2,
+            health_check_interval=30,
+            retry=Retry(ExponentialBackoff(cap=0.4, base=0.05), retries=3),
         )
         return cls(client, ttl_seconds)
 

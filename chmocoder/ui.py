@@ -62,21 +62,31 @@ def stats_line(stats: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
+def remember(chat_id: str) -> dict[str, str]:
+    """What this browser keeps between visits: the id of the chat it had open."""
+    return {"chat": chat_id}
+
+
+def remembered(stored: Any) -> str:
+    return str(stored.get("chat") or "") if isinstance(stored, dict) else ""
+
+
 def build_ui(service: ChatService) -> gr.Blocks:
     with gr.Blocks(title="ChMOCoder") as demo:
         chat_id = gr.State("")
-        stored_chat = gr.BrowserState("", storage_key=STORAGE_KEY)
+        # A dict, never a bare string: BrowserState does not write falsy values, so "" would not clear it.
+        stored_chat = gr.BrowserState({"chat": ""}, storage_key=STORAGE_KEY)
         pending = gr.State("")
 
-        with gr.Row(equal_height=True):
-            gr.Markdown("## ChMOCoder\nA private coding assistant running on this machine.")
+        with gr.Row(equal_height=True, elem_id="chmocoder-header"):
+            gr.Markdown("## ChMOCoder\nA private coding assistant running on this machine.", scale=3)
             task = gr.Dropdown(
-                [(TASK_LABELS[t], t) for t in TASKS], value=DEFAULT_TASK, label="Task", scale=0, min_width=170
+                [(TASK_LABELS[t], t) for t in TASKS], value=DEFAULT_TASK, label="Task", scale=1, min_width=160
             )
             level = gr.Dropdown(
-                [(LEVEL_LABELS[lv], lv) for lv in LEVELS], value=DEFAULT_LEVEL, label="Level", scale=0, min_width=150
+                [(LEVEL_LABELS[lv], lv) for lv in LEVELS], value=DEFAULT_LEVEL, label="Level", scale=1, min_width=140
             )
-            new_chat = gr.Button("New chat", scale=0, min_width=110)
+            new_chat = gr.Button("New chat", scale=0, min_width=110, elem_id="chmocoder-new")
         notice = gr.Markdown("", elem_id="chmocoder-notice")
         chatbot = gr.Chatbot(
             label="Chat",
@@ -92,7 +102,7 @@ def build_ui(service: ChatService) -> gr.Blocks:
             message = gr.Textbox(
                 placeholder="Your message (Enter sends, Shift+Enter adds a line)",
                 show_label=False,
-                lines=2,
+                lines=1,
                 max_lines=12,
                 scale=8,
                 elem_id="chmocoder-input",
@@ -100,21 +110,22 @@ def build_ui(service: ChatService) -> gr.Blocks:
             send = gr.Button("Send", variant="primary", scale=1, min_width=90)
             stop = gr.Button("Stop", variant="stop", scale=1, min_width=90, elem_id="chmocoder-stop")
 
-        def on_load(stored: str, request: gr.Request) -> tuple[Any, ...]:
+        def on_load(stored: dict[str, str] | None, request: gr.Request) -> tuple[Any, ...]:
             """Open ?chat=<id>, else this browser's last chat; an unknown or expired id gets a fresh chat."""
-            wanted = request.query_params.get("chat") or stored or ""
+            wanted = request.query_params.get("chat") or remembered(stored)
             if not wanted:
-                return "", [], DEFAULT_TASK, DEFAULT_LEVEL, "", ""
+                return "", [], DEFAULT_TASK, DEFAULT_LEVEL, "", remember("")
             try:
                 meta = service.info(wanted)
+                service.wait_until_saved(wanted)  # a reload mid-answer: show what was kept
                 history = service.history(wanted)
             except UnknownChat:
-                return "", [], DEFAULT_TASK, DEFAULT_LEVEL, "*That chat has expired or does not exist; this is a new chat.*", ""
+                notice = "*That chat has expired or does not exist; this is a new chat.*"
+                return "", [], DEFAULT_TASK, DEFAULT_LEVEL, notice, remember("")
             except ChatError as exc:
-                return "", [], DEFAULT_TASK, DEFAULT_LEVEL, f"*{exc}*", stored
-            return (
-                wanted, to_chatbot(history), meta.get("task", DEFAULT_TASK), meta.get("level", DEFAULT_LEVEL), "", wanted,
-            )
+                return "", [], DEFAULT_TASK, DEFAULT_LEVEL, f"*{exc}*", gr.skip()
+            task_value, level_value = meta.get("task", DEFAULT_TASK), meta.get("level", DEFAULT_LEVEL)
+            return wanted, to_chatbot(history), task_value, level_value, "", remember(wanted)
 
         demo.load(
             on_load,
@@ -124,12 +135,16 @@ def build_ui(service: ChatService) -> gr.Blocks:
             queue=False,
         )
 
-        def accept(text: str, history: list[dict[str, Any]]) -> tuple[Any, ...]:
-            """Show the message at once and clear the box; the queued step below answers it."""
+        def check(text: str, history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            """Refuse a bad message beside the box, before anything is shown or queued."""
             try:
                 service.validate_message(text)
             except ChatError as exc:
-                raise gr.Error(str(exc)) from None
+                return [gr.validate(False, str(exc)), gr.validate(True, "")]
+            return [gr.validate(True, ""), gr.validate(True, "")]
+
+        def accept(text: str, history: list[dict[str, Any]]) -> tuple[Any, ...]:
+            """Show the message at once and clear the box; the queued step below answers it."""
             history = [*history, {"role": "user", "content": as_text_part(text)}]
             return "", history, text, ""
 
@@ -146,9 +161,9 @@ def build_ui(service: ChatService) -> gr.Blocks:
                     reply: Reply | None = None
                     for reply in replies:
                         shown[-1] = {"role": "assistant", "content": as_text_part(reply.text)}
-                        yield shown, current, current, gr.skip(), ""
+                        yield shown, current, remember(current), gr.skip(), ""
                     if reply is not None:
-                        yield shown, current, current, gr.skip(), stats_line(reply.stats)
+                        yield shown, current, remember(current), gr.skip(), stats_line(reply.stats)
             except ChatError as exc:
                 gr.Warning(str(exc))
                 restored: list[dict[str, Any]] = []
@@ -157,10 +172,18 @@ def build_ui(service: ChatService) -> gr.Blocks:
                         restored = to_chatbot(service.history(current))
                     except ChatError:
                         restored = history[:-1]
-                yield restored, current, current, text, ""
+                yield restored, current, remember(current), text, ""
 
         submitted = [
-            trigger(accept, [message, chatbot], [message, chatbot, pending, stats], queue=False, api_visibility="private")
+            trigger(
+                accept,
+                [message, chatbot],
+                [message, chatbot, pending, stats],
+                validator=check,
+                queue=False,
+                show_progress="hidden",
+                api_visibility="private",
+            )
             .success(
                 respond,
                 [pending, chat_id, task, level, chatbot],
@@ -171,14 +194,31 @@ def build_ui(service: ChatService) -> gr.Blocks:
             )
             for trigger in (message.submit, send.click)
         ]
-        stop.click(None, cancels=submitted, api_visibility="private")
+
+        def show_saved(current: str, text: str) -> tuple[Any, ...]:
+            """After Stop, show exactly what was kept (the partial answer, marked as stopped); a
+            message stopped while still queued was never saved, so it goes back into the box."""
+            history: list[dict[str, Any]] = []
+            if current:
+                service.wait_until_saved(current)
+                try:
+                    history = service.history(current)
+                except ChatError as exc:
+                    return gr.skip(), str(exc), gr.skip()
+            users = [m["content"] for m in history if m["role"] == "user"]
+            unsent = bool(text) and (not users or users[-1] != text)
+            return to_chatbot(history), "Stopped.", text if unsent else gr.skip()
+
+        stop.click(None, cancels=submitted, api_visibility="private").then(
+            show_saved, [chat_id, pending], [chatbot, stats, message], queue=False, api_visibility="private"
+        )
 
         def start_new() -> tuple[Any, ...]:
-            return "", [], "", "", ""
+            return "", [], remember(""), "", ""
 
-        new_chat.click(
-            start_new, outputs=[chat_id, chatbot, stored_chat, notice, stats], queue=False, api_visibility="private"
-        )
+        # The chatbot's own trash button means the same as "New chat": the stored chat stays intact.
+        for trigger in (new_chat.click, chatbot.clear):
+            trigger(start_new, outputs=[chat_id, chatbot, stored_chat, notice, stats], queue=False, api_visibility="private")
 
         add_api(service)
     return demo

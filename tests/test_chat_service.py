@@ -6,7 +6,6 @@ import threading
 from contextlib import closing
 
 import pytest
-import redis
 
 from chmocoder.chat import ChatService, InvalidInput, TurnOptions, Unavailable, UnknownChat
 from chmocoder.engine import GenerationParams, GenerationStats
@@ -137,7 +136,7 @@ def test_bad_settings_values_are_refused(service: ChatService) -> None:
 
 
 def test_redis_down_gives_a_clear_error(engine, settings) -> None:
-    dead = ChatStore(redis.Redis(port=1, socket_connect_timeout=0.5, decode_responses=True), 60)
+    dead = ChatStore.from_url("redis://127.0.0.1:1/0", 60)
     broken = ChatService(engine, dead, settings)
     with pytest.raises(Unavailable, match="unreachable"):
         broken.new_chat()
