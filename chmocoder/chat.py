@@ -151,7 +151,9 @@ class ChatService:
             raise InvalidInput(f"max new tokens must be between 1 and {s.max_new_tokens_limit}")
         return GenerationParams(max_tokens=int(max_tokens), temperature=float(temperature), top_p=float(top_p))
 
-    def fit_prompt(self, system: str, history: list[dict[str, Any]], message: str, max_tokens: int) -> tuple[list[int], int, int]:
+    def fit_prompt(
+        self, system: str, history: list[dict[str, Any]], message: str, max_tokens: int
+    ) -> tuple[list[int], int, int]:
         """Prompt tokens that fit the window, the answer budget left, and how many old messages were dropped.
 
         The oldest messages go first; the system prompt and the new message are always kept. A
@@ -194,7 +196,8 @@ class ChatService:
         with storage_errors():
             if (task, level) != (meta.get("task"), meta.get("level")):
                 self.store.update(chat_id, task=task, level=level)
-            self.store.append(chat_id, {"role": "user", "content": message, "at": time.time()}, title=title_from(message))
+            user_entry = {"role": "user", "content": message, "at": time.time()}
+            self.store.append(chat_id, user_entry, title=title_from(message))
 
         stats = GenerationStats()
         text = ""
@@ -230,7 +233,9 @@ class ChatService:
         error: str | None = None,
     ) -> dict[str, Any]:
         record = stats.as_dict() | {"dropped_messages": dropped}
-        entry: dict[str, Any] = {"role": "assistant", "content": text, "at": time.time(), "task": task, "level": level, "stats": record}
+        entry: dict[str, Any] = {
+            "role": "assistant", "content": text, "at": time.time(), "task": task, "level": level, "stats": record,
+        }
         if stopped or error:
             entry["stopped"] = True
         if error:

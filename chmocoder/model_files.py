@@ -121,7 +121,8 @@ def _assemble(entry: ModelEntry, parts: OfflineParts, target: Path) -> Path:
     digest = hashlib.sha256()
     paths = [_locate(*parts.part(n)) for n in range(1, parts.count + 1)]
     total = sum(p.stat().st_size for p in paths if p)
-    with partial.open("wb") as out, tqdm(total=total, unit="B", unit_scale=True, desc=f"assembling {entry.file}") as bar:
+    progress = tqdm(total=total, unit="B", unit_scale=True, desc=f"assembling {entry.file}")
+    with partial.open("wb") as out, progress as bar:
         for path in paths:
             assert path is not None
             with path.open("rb") as src:

@@ -40,7 +40,7 @@ class EmbeddedRedis:
         auth = f":{password}@" if password else ""
         self.url = f"redis://{auth}127.0.0.1:{port}/0" if port else f"unix://{socket_path}?db=0"
 
-    def start(self, timeout: float = 10.0) -> "EmbeddedRedis":
+    def start(self, timeout: float = 10.0) -> EmbeddedRedis:
         """Start the server, or reuse one already serving this data_dir (a second app process)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.port is None and self._responds():

@@ -72,7 +72,7 @@ class ChatStore:
         self._update_meta = client.register_script(UPDATE_META)
 
     @classmethod
-    def from_url(cls, url: str, ttl_seconds: int) -> "ChatStore":
+    def from_url(cls, url: str, ttl_seconds: int) -> ChatStore:
         # Retry a blip briefly, but tell the user within about a second when Redis is really down.
         client = redis.Redis.from_url(
             url,
@@ -93,7 +93,9 @@ class ChatStore:
         try:
             yield
         except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise StoreUnavailable("chat storage (Redis) is unreachable right now; nothing was saved, try again shortly") from exc
+            raise StoreUnavailable(
+                "chat storage (Redis) is unreachable right now; nothing was saved, try again shortly"
+            ) from exc
         except redis.RedisError as exc:
             raise StoreUnavailable(f"chat storage (Redis) failed: {type(exc).__name__}") from exc
 

@@ -218,7 +218,9 @@ def build_ui(service: ChatService) -> gr.Blocks:
 
         # The chatbot's own trash button means the same as "New chat": the stored chat stays intact.
         for trigger in (new_chat.click, chatbot.clear):
-            trigger(start_new, outputs=[chat_id, chatbot, stored_chat, notice, stats], queue=False, api_visibility="private")
+            trigger(
+                start_new, outputs=[chat_id, chatbot, stored_chat, notice, stats], queue=False, api_visibility="private"
+            )
 
         add_api(service)
     return demo

@@ -22,7 +22,10 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-CODE_MESSAGE = "Explain this code:\n```python\ndef walk(tree):\n    for node in tree:\n        if node.children:\n            walk(node.children)\n```"
+CODE_MESSAGE = (
+    "Explain this code:\n```python\ndef walk(tree):\n    for node in tree:\n"
+    "        if node.children:\n            walk(node.children)\n```"
+)
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,8 @@ sha256 = "{SHA}"
 [models.parts-model]
 file = "parts.gguf"
 sha256 = "{SHA}"
-offline_parts = {{ distribution = "fakemodel-part{{n}}", path = "fakemodel_part{{n}}/data/part{{n:02d}}.bin", count = 3 }}
+offline_parts = {{ distribution = "fakemodel-part{{n}}", path = "fakemodel_part{{n}}/data/part{{n:02d}}.bin", \
+count = 3 }}
 
 [models.unavailable]
 file = "nowhere.gguf"
