@@ -19,7 +19,7 @@ from typing import Any
 from .engine import Engine, EngineError, GenerationParams, GenerationStats
 from .prompts import DEFAULT_LEVEL, DEFAULT_TASK, LEVELS, TASKS, system_prompt
 from .settings import Settings
-from .store import ChatNotFound, ChatStore, StoreError
+from .store import TOKEN, ChatNotFound, ChatStore, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,10 @@ class UnknownChat(ChatError):
 
 
 class Unavailable(ChatError):
+    pass
+
+
+class Forbidden(ChatError):
     pass
 
 
@@ -78,6 +82,11 @@ def _looks_binary(text: str) -> bool:
     return controls > max(8, len(text) // 100)
 
 
+def _check_owner(owner: str) -> None:
+    if not TOKEN.match(owner or ""):
+        raise InvalidInput("missing or malformed owner token")
+
+
 def title_from(message: str) -> str:
     line = " ".join(message.split())
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
@@ -99,11 +108,14 @@ class ChatService:
 
     # -- chats ---------------------------------------------------------------------------------
 
-    def new_chat(self, task: str = DEFAULT_TASK, level: str = DEFAULT_LEVEL) -> str:
+    def new_chat(self, task: str = DEFAULT_TASK, level: str = DEFAULT_LEVEL, owner: str | None = None) -> str:
+        """Create a chat; with an owner token it also goes into that browser's (or client's) list."""
         _check_choice(task, TASKS, "task")
         _check_choice(level, LEVELS, "level")
+        if owner is not None:
+            _check_owner(owner)
         with storage_errors():
-            chat_id = self.store.create(task, level)
+            chat_id = self.store.create(task, level, owner)
         log.info("chat created chat=%s task=%s level=%s", chat_id, task, level)
         return chat_id
 
@@ -179,8 +191,14 @@ class ChatService:
             turns, dropped = turns[cut:], dropped + cut
         return prompt, min(max_tokens, n_ctx - len(prompt)), dropped
 
-    def send(self, chat_id: str, message: Any, options: TurnOptions = TurnOptions()) -> Iterator[Reply]:
-        """Run one turn, yielding the answer so far. Close the iterator to stop: the partial answer is kept."""
+    def send(
+        self, chat_id: str, message: Any, options: TurnOptions = TurnOptions(), replace_from: int | None = None
+    ) -> Iterator[Reply]:
+        """Run one turn, yielding the answer so far. Close the iterator to stop: the partial answer is kept.
+
+        `replace_from=i` answers `message` in place of the user message at index i, dropping it and
+        everything after it (Edit and Regenerate); the stored chat changes only once the new turn starts.
+        """
         message = self.validate_message(message)
         _check_choice(options.task, TASKS, "task")
         _check_choice(options.level, LEVELS, "level")
@@ -188,6 +206,10 @@ class ChatService:
         with storage_errors():
             meta = self.store.meta(chat_id)
             history = self.store.messages(chat_id)
+        if replace_from is not None:
+            if not (0 <= replace_from < len(history) and history[replace_from]["role"] == "user"):
+                raise InvalidInput("that message is no longer in the chat; reload to see the current chat")
+            history = history[:replace_from]
         task = options.task or meta.get("task", DEFAULT_TASK)
         level = options.level or meta.get("level", DEFAULT_LEVEL)
         prompt, max_tokens, dropped = self.fit_prompt(system_prompt(task, level), history, message, params.max_tokens)
@@ -197,7 +219,7 @@ class ChatService:
             if (task, level) != (meta.get("task"), meta.get("level")):
                 self.store.update(chat_id, task=task, level=level)
             user_entry = {"role": "user", "content": message, "at": time.time()}
-            self.store.append(chat_id, user_entry, title=title_from(message))
+            self.store.append(chat_id, user_entry, title=title_from(message), keep=replace_from)
 
         stats = GenerationStats()
         text = ""
@@ -220,6 +242,82 @@ class ChatService:
             if self._saving.get(chat_id) is saved:
                 del self._saving[chat_id]
         yield Reply(text, done=True, stats=record)
+
+    def regenerate(self, chat_id: str, options: TurnOptions = TurnOptions()) -> Iterator[Reply]:
+        """Answer the last question again, replacing the last answer."""
+        index, text = self._last_question(chat_id)
+        return self.send(chat_id, text, options, replace_from=index)
+
+    def edit(self, chat_id: str, index: int, text: Any, options: TurnOptions = TurnOptions()) -> Iterator[Reply]:
+        """Replace the user message at `index` with `text` and answer it; later messages are dropped."""
+        return self.send(chat_id, text, options, replace_from=index)
+
+    def undo(self, chat_id: str) -> str:
+        """Remove the last question and its answer; returns the question so it can be edited and resent."""
+        index, text = self._last_question(chat_id)
+        with storage_errors():
+            self.store.truncate(chat_id, index)
+        return text
+
+    def _last_question(self, chat_id: str) -> tuple[int, str]:
+        history = self.history(chat_id)
+        for index in range(len(history) - 1, -1, -1):
+            if history[index]["role"] == "user":
+                return index, str(history[index]["content"])
+        raise InvalidInput("this chat has no question yet")
+
+    # -- a browser's list of chats, sharing ----------------------------------------------------
+
+    def open_chat(self, chat_id: str, owner: str) -> dict[str, str]:
+        """Open a chat by its id (the id is the key to it) and add it to this browser's list."""
+        _check_owner(owner)
+        with storage_errors():
+            meta = self.store.meta(chat_id)
+            self.store.adopt(owner, chat_id)
+        return meta
+
+    def list_chats(self, owner: str) -> list[dict[str, str]]:
+        _check_owner(owner)
+        with storage_errors():
+            return self.store.owned_chats(owner)
+
+    def rename(self, chat_id: str, owner: str, title: str) -> str:
+        title = " ".join(str(title).split())[:TITLE_CHARS]
+        if not title or _looks_binary(title):
+            raise InvalidInput("a chat title must be some plain text")
+        self._require_owner(chat_id, owner)
+        with storage_errors():
+            self.store.update(chat_id, title=title)
+        return title
+
+    def delete(self, chat_id: str, owner: str) -> None:
+        self._require_owner(chat_id, owner)
+        with storage_errors():
+            self.store.delete(chat_id)
+            self.store.forget(owner, chat_id)
+        log.info("chat deleted chat=%s", chat_id)
+
+    def share(self, chat_id: str, owner: str) -> str:
+        """A token for a read-only link to the chat; it expires with the chat."""
+        self._require_owner(chat_id, owner)
+        with storage_errors():
+            return self.store.share(chat_id)
+
+    def shared(self, token: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
+        """Metadata and transcript behind a share token, without revealing the chat id."""
+        with storage_errors():
+            chat_id = self.store.shared_chat(token)
+            meta = self.store.meta(chat_id)
+            return {k: v for k, v in meta.items() if k != "share"}, self.store.messages(chat_id)
+
+    def _require_owner(self, chat_id: str, owner: str) -> None:
+        _check_owner(owner)
+        with storage_errors():
+            self.store.meta(chat_id)
+            if not self.store.owns(owner, chat_id):
+                raise Forbidden("this chat is not in your list of chats")
+
+    # -- helpers -------------------------------------------------------------------------------
 
     def _save_answer(
         self,

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from . import __version__
+from .api import build_router
 from .chat import ChatService
 from .engine import Engine
 from .model_files import resolve_model
@@ -57,7 +58,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
         return JSONResponse({"status": "ready", "model": engine.name})
 
-    demo = build_ui(service)
+    app.include_router(build_router())
+
+    demo = build_ui(service, settings)
     demo.queue(max_size=settings.queue_max_size, default_concurrency_limit=1)
     return gr.mount_gradio_app(
         app,

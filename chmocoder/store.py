@@ -1,15 +1,19 @@
 """Chat transcripts in Redis, each key with a TTL that every write renews.
 
-Layout, per chat id:
-  chmocoder:chat:{id}           hash: created, updated, task, level, title
-  chmocoder:chat:{id}:messages  list of JSON messages, oldest first
+Layout:
+  chmocoder:chat:{id}            hash: created, updated, task, level, title, share
+  chmocoder:chat:{id}:messages   list of JSON messages, oldest first
+  chmocoder:share:{token}        the chat id a read-only share link opens
+  chmocoder:owner:{hash}         set of the chat ids in one browser's list (hash of its owner token)
 
 Writes are single Lua scripts, so they are atomic and never rewrite the whole history; a
-write to a chat that has expired fails instead of resurrecting half a chat.
+write to a chat that has expired fails instead of resurrecting half a chat. (The scripts build
+the share key from the chat's hash, so the store assumes a single Redis, not a cluster.)
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import secrets
@@ -23,27 +27,57 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 PREFIX = "chmocoder:chat:"
+SHARE_PREFIX = "chmocoder:share:"
+OWNER_PREFIX = "chmocoder:owner:"
 CHAT_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
+TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 T = TypeVar("T")
 
-# KEYS: meta, messages. ARGV: ttl, now, message json (may be ""), title (may be "").
-APPEND = """
+# Renews every key of a chat. KEYS: meta, messages. ARGV[1]: ttl, ARGV[2]: now.
+TOUCH = f"""
+local function touch()
+  redis.call('HSET', KEYS[1], 'updated', ARGV[2])
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
+  local share = redis.call('HGET', KEYS[1], 'share')
+  if share then redis.call('EXPIRE', '{SHARE_PREFIX}' .. share, ARGV[1]) end
+end
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+"""
+
+# ARGV: ttl, now, message json ("" = none), title ("" = keep), keep (-1 = all; n = drop messages n..).
+APPEND = TOUCH + """
+local keep = tonumber(ARGV[5])
+if keep == 0 then redis.call('DEL', KEYS[2]) elseif keep > 0 then redis.call('LTRIM', KEYS[2], 0, keep - 1) end
 if ARGV[3] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[3]) end
-redis.call('HSET', KEYS[1], 'updated', ARGV[2])
 if ARGV[4] ~= '' then redis.call('HSETNX', KEYS[1], 'title', ARGV[4]) end
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
+touch()
 return 1
 """
 
-# KEYS: meta, messages. ARGV: ttl, now, then field/value pairs.
-UPDATE_META = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'updated', ARGV[2], unpack(ARGV, 3))
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
+# ARGV: ttl, now, then field/value pairs.
+UPDATE_META = TOUCH + """
+if #ARGV > 2 then redis.call('HSET', KEYS[1], unpack(ARGV, 3)) end
+touch()
 return 1
+"""
+
+# ARGV: ttl, now, a fresh token (used only if the chat has none yet). Returns the chat's token.
+SHARE = TOUCH + f"""
+local token = redis.call('HGET', KEYS[1], 'share')
+if not token then
+  token = ARGV[3]
+  redis.call('HSET', KEYS[1], 'share', token)
+end
+redis.call('SET', '{SHARE_PREFIX}' .. token, ARGV[4], 'EX', ARGV[1])
+touch()
+return token
+"""
+
+DELETE = f"""
+local share = redis.call('HGET', KEYS[1], 'share')
+if share then redis.call('DEL', '{SHARE_PREFIX}' .. share) end
+return redis.call('DEL', KEYS[1], KEYS[2])
 """
 
 
@@ -64,12 +98,19 @@ def new_chat_id() -> str:
     return secrets.token_urlsafe(24)
 
 
+def owner_key(owner: str) -> str:
+    """The owner token itself never reaches Redis: only a hash of it, as the list's key."""
+    return OWNER_PREFIX + hashlib.sha256(owner.encode()).hexdigest()[:40]
+
+
 class ChatStore:
     def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
         self.client = client
         self.ttl = ttl_seconds
         self._append = client.register_script(APPEND)
         self._update_meta = client.register_script(UPDATE_META)
+        self._share = client.register_script(SHARE)
+        self._delete = client.register_script(DELETE)
 
     @classmethod
     def from_url(cls, url: str, ttl_seconds: int) -> ChatStore:
@@ -103,10 +144,21 @@ class ChatStore:
         with self._redis():
             return fn()
 
+    def _script(self, script: Any, chat_id: str, *args: Any) -> Any:
+        """Run a chat script; 0 means the chat is gone (expired or deleted)."""
+        if not CHAT_ID.match(chat_id or ""):
+            raise ChatNotFound("unknown chat id (it may have expired)")
+        result = self._call(lambda: script(keys=self.keys(chat_id), args=[self.ttl, time.time(), *args]))
+        if not result:
+            raise ChatNotFound("this chat has expired or was deleted")
+        return result
+
     def ping(self) -> bool:
         return bool(self._call(self.client.ping))
 
-    def create(self, task: str, level: str) -> str:
+    # -- one chat ------------------------------------------------------------------------------
+
+    def create(self, task: str, level: str, owner: str | None = None) -> str:
         chat_id = new_chat_id()
         now = str(time.time())
         meta_key = self.keys(chat_id)[0]
@@ -114,6 +166,9 @@ class ChatStore:
             pipe = self.client.pipeline(transaction=True)
             pipe.hset(meta_key, mapping={"created": now, "updated": now, "task": task, "level": level})
             pipe.expire(meta_key, self.ttl)
+            if owner:
+                pipe.sadd(owner_key(owner), chat_id)
+                pipe.expire(owner_key(owner), self.ttl)
             pipe.execute()
         return chat_id
 
@@ -131,21 +186,75 @@ class ChatStore:
         raw = self._call(lambda: self.client.lrange(self.keys(chat_id)[1], 0, -1))
         return [json.loads(item) for item in raw]
 
-    def append(self, chat_id: str, message: dict[str, Any], title: str = "") -> None:
-        """Append one message atomically and renew the chat's TTL."""
-        ok = self._call(
-            lambda: self._append(
-                keys=self.keys(chat_id),
-                args=[self.ttl, time.time(), json.dumps(message, ensure_ascii=False), title],
-            )
-        )
-        if not ok:
-            raise ChatNotFound("this chat has expired or was deleted")
+    def append(self, chat_id: str, message: dict[str, Any], title: str = "", keep: int | None = None) -> None:
+        """Append one message atomically and renew the chat's TTL.
+
+        `keep=n` first drops every message from index n on, in the same atomic step: that is how
+        Regenerate and Edit replace the end of a chat without a read-modify-write of the rest.
+        """
+        body = json.dumps(message, ensure_ascii=False)
+        self._script(self._append, chat_id, body, title, -1 if keep is None else keep)
+
+    def truncate(self, chat_id: str, keep: int) -> None:
+        """Drop every message from index `keep` on (Undo)."""
+        self._script(self._append, chat_id, "", "", keep)
 
     def update(self, chat_id: str, **fields: str) -> None:
         """Set metadata fields (task, level, title) and renew the TTL."""
-        args: list[Any] = [self.ttl, time.time()]
+        args: list[str] = []
         for name, value in fields.items():
             args += [name, value]
-        if not self._call(lambda: self._update_meta(keys=self.keys(chat_id), args=args)):
-            raise ChatNotFound("this chat has expired or was deleted")
+        self._script(self._update_meta, chat_id, *args)
+
+    def delete(self, chat_id: str) -> None:
+        self._script(self._delete, chat_id)
+
+    # -- sharing -------------------------------------------------------------------------------
+
+    def share(self, chat_id: str) -> str:
+        """The chat's read-only share token (made on first use; it expires with the chat)."""
+        return str(self._script(self._share, chat_id, secrets.token_urlsafe(24), chat_id))
+
+    def shared_chat(self, token: str) -> str:
+        """The chat id behind a share token; ChatNotFound if it is unknown or expired."""
+        chat_id = self._call(lambda: self.client.get(SHARE_PREFIX + token)) if TOKEN.match(token or "") else None
+        if not chat_id:
+            raise ChatNotFound("this share link is unknown or the chat has expired")
+        return str(chat_id)
+
+    # -- one browser's list of chats -----------------------------------------------------------
+
+    def adopt(self, owner: str, chat_id: str) -> None:
+        """Put a chat in an owner's list (a chat created elsewhere and opened by its id)."""
+        with self._redis():
+            pipe = self.client.pipeline(transaction=True)
+            pipe.sadd(owner_key(owner), chat_id)
+            pipe.expire(owner_key(owner), self.ttl)
+            pipe.execute()
+
+    def owns(self, owner: str, chat_id: str) -> bool:
+        return bool(self._call(lambda: self.client.sismember(owner_key(owner), chat_id)))
+
+    def forget(self, owner: str, chat_id: str) -> None:
+        self._call(lambda: self.client.srem(owner_key(owner), chat_id))
+
+    def owned_chats(self, owner: str) -> list[dict[str, str]]:
+        """The owner's chats, most recently used first; expired ones are dropped from the list."""
+        key = owner_key(owner)
+        with self._redis():
+            ids = sorted(self.client.smembers(key))
+            pipe = self.client.pipeline(transaction=False)
+            for chat_id in ids:
+                pipe.hmget(self.keys(chat_id)[0], "title", "task", "level", "created", "updated")
+            rows = pipe.execute()
+            gone = [chat_id for chat_id, row in zip(ids, rows, strict=True) if row[3] is None]
+            if gone:
+                self.client.srem(key, *gone)
+            if ids:
+                self.client.expire(key, self.ttl)
+        chats = [
+            {"id": chat_id, "title": title or "", "task": task, "level": level, "created": created, "updated": updated}
+            for chat_id, (title, task, level, created, updated) in zip(ids, rows, strict=True)
+            if created is not None
+        ]
+        return sorted(chats, key=lambda c: float(c["updated"]), reverse=True)

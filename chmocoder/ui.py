@@ -1,8 +1,15 @@
-"""The Gradio Blocks: the browser chat and the named gradio_client endpoints. Thin: every rule is in ChatService."""
+"""The Gradio Blocks page. Thin: every rule of a turn is in ChatService; this only wires components.
+
+The browser keeps two things (gr.BrowserState): an owner token, the key to its list of chats,
+and the id of the chat it had open. Everything else is read from Redis through the service.
+"""
 
 from __future__ import annotations
 
+import html
 import logging
+import re
+import secrets
 from collections.abc import Iterator
 from contextlib import closing
 from typing import Any
@@ -10,22 +17,44 @@ from typing import Any
 import gradio as gr
 
 from .chat import ChatError, ChatService, Reply, TurnOptions, UnknownChat
+from .client_api import MODEL_QUEUE, add_api
 from .prompts import DEFAULT_LEVEL, DEFAULT_TASK, LEVEL_LABELS, LEVELS, TASK_LABELS, TASKS
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 
-MODEL_QUEUE = "model"  # one concurrency group for everything that runs the model
-STORAGE_KEY = "chmocoder-chat"
+STORAGE_KEY = "chmocoder"
+
+# One starter per task: (task, what the card says, the message it sends).
+EXAMPLES = [
+    ("write", "a Fibonacci function with tests",
+     "Write a Python function that returns the n-th Fibonacci number, with a few tests."),
+    ("debug", "an IndexError in a list",
+     "Why does this crash, and how do I fix it?\n```python\nnums = [1, 2, 3]\nprint(nums[3])\n```"),
+    ("explain", "a dict comprehension",
+     "Explain what this does:\n```python\nsquares = {n: n * n for n in range(5) if n % 2}\n```"),
+    ("review", "an average function",
+     "Review this function:\n```python\ndef avg(xs):\n    return sum(xs) / len(xs)\n```"),
+]
 
 CSS = """
 #chmocoder-stats { font-size: 0.8em; opacity: 0.7; min-height: 1.2em; }
-#chmocoder-notice:empty { display: none; }
+#chmocoder-notice:empty, #chmocoder-readonly:empty { display: none; }
+#chmocoder-title p { margin: 0; }
 """
+
+CODE = re.compile(r"(```[\s\S]*?(?:```|$)|`[^`\n]+`)")
+
+
+def safe_markdown(text: str) -> str:
+    """Show HTML as text: escape it outside code, where Markdown would otherwise render it."""
+    parts = CODE.split(text)
+    return "".join(part if i % 2 else html.escape(part, quote=False) for i, part in enumerate(parts))
 
 
 def as_text_part(text: str) -> list[dict[str, str]]:
     """Chatbot content as a text part: plain strings go through inspect.cleandoc, which eats indentation."""
-    return [{"type": "text", "text": text}]
+    return [{"type": "text", "text": safe_markdown(text)}]
 
 
 def part_text(content: Any) -> str:
@@ -43,9 +72,9 @@ def to_chatbot(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     shown = []
     for m in messages:
         text = m.get("content", "")
-        if m.get("stopped"):
-            text += "\n\n*— stopped*" if text else "*— stopped before the first token*"
         shown.append({"role": m["role"], "content": as_text_part(text)})
+        if m.get("stopped"):
+            shown[-1]["content"].append({"type": "text", "text": "\n\n*— stopped*"})
     return shown
 
 
@@ -62,43 +91,78 @@ def stats_line(stats: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
-def remember(chat_id: str) -> dict[str, str]:
-    """What this browser keeps between visits: the id of the chat it had open."""
-    return {"chat": chat_id}
+def header_line(meta: dict[str, str] | None) -> str:
+    if not meta:
+        return "**New chat**"
+    title = html.escape(meta.get("title") or "New chat", quote=False)
+    task = TASK_LABELS.get(meta.get("task", ""), "")
+    level = LEVEL_LABELS.get(meta.get("level", ""), "")
+    return f"**{title}** · {task} · {level}"
 
 
-def remembered(stored: Any) -> str:
-    return str(stored.get("chat") or "") if isinstance(stored, dict) else ""
+def export_links(prefix: str) -> str:
+    """Plain links to the REST export, relative so they work under any root path."""
+    if not prefix:
+        return ""
+    return (
+        f'Download: <a href="{prefix}/export?format=markdown" download>Markdown</a> · '
+        f'<a href="{prefix}/export?format=json" download>JSON</a>'
+    )
 
 
-def build_ui(service: ChatService) -> gr.Blocks:
+def chat_choices(chats: list[dict[str, str]]) -> list[tuple[str, str]]:
+    return [(c["title"] or "New chat", c["id"]) for c in chats]
+
+
+def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
     with gr.Blocks(title="ChMOCoder") as demo:
         chat_id = gr.State("")
-        # A dict, never a bare string: BrowserState does not write falsy values, so "" would not clear it.
-        stored_chat = gr.BrowserState({"chat": ""}, storage_key=STORAGE_KEY)
+        owner = gr.State("")
         pending = gr.State("")
+        share_token = gr.State("")
+        # A dict, never a bare string: BrowserState does not write falsy values.
+        browser = gr.BrowserState({"owner": "", "chat": ""}, storage_key=STORAGE_KEY)
 
-        with gr.Row(equal_height=True, elem_id="chmocoder-header"):
-            gr.Markdown("## ChMOCoder\nA private coding assistant running on this machine.", scale=3)
+        with gr.Sidebar(open=True, elem_id="chmocoder-sidebar") as sidebar:
+            gr.Markdown("### ChMOCoder")
+            new_chat = gr.Button("New chat", variant="primary", elem_id="chmocoder-new")
+            chat_list = gr.Radio([], label="Your chats", elem_id="chmocoder-chats")
+            with gr.Accordion("This chat", open=False, elem_id="chmocoder-manage"):
+                title_box = gr.Textbox(label="Title", max_lines=1, elem_id="chmocoder-title-box")
+                rename = gr.Button("Rename", size="sm")
+                share = gr.Button("Share a read-only link", size="sm", elem_id="chmocoder-share")
+                share_link = gr.Textbox(
+                    label="Read-only link", interactive=False, buttons=["copy"], elem_id="chmocoder-share-link"
+                )
+                downloads = gr.HTML("", elem_id="chmocoder-downloads")
+                delete = gr.Button("Delete this chat", variant="stop", size="sm", elem_id="chmocoder-delete")
+
+        readonly = gr.Markdown("", elem_id="chmocoder-readonly")
+        with gr.Row(equal_height=True) as options_row:
+            header = gr.Markdown("**New chat**", elem_id="chmocoder-title", scale=2)
             task = gr.Dropdown(
                 [(TASK_LABELS[t], t) for t in TASKS], value=DEFAULT_TASK, label="Task", scale=1, min_width=160
             )
             level = gr.Dropdown(
                 [(LEVEL_LABELS[lv], lv) for lv in LEVELS], value=DEFAULT_LEVEL, label="Level", scale=1, min_width=140
             )
-            new_chat = gr.Button("New chat", scale=0, min_width=110, elem_id="chmocoder-new")
         notice = gr.Markdown("", elem_id="chmocoder-notice")
         chatbot = gr.Chatbot(
             label="Chat",
             height=560,
             buttons=["copy"],
+            editable="user",
             sanitize_html=True,
             allow_tags=False,
+            examples=[{"display_text": f"{TASK_LABELS[t]}: {label}", "text": q} for t, label, q in EXAMPLES],
             placeholder="Ask for code, paste a bug, or ask what a piece of code does.",
             elem_id="chmocoder-chat",
         )
+        shared_view = gr.Chatbot(
+            label="Shared chat", height=560, buttons=["copy"], sanitize_html=True, allow_tags=False, visible=False
+        )
         stats = gr.Markdown("", elem_id="chmocoder-stats")
-        with gr.Row():
+        with gr.Row(elem_id="chmocoder-composer") as composer:
             message = gr.Textbox(
                 placeholder="Your message (Enter sends, Shift+Enter adds a line)",
                 show_label=False,
@@ -109,33 +173,80 @@ def build_ui(service: ChatService) -> gr.Blocks:
             )
             send = gr.Button("Send", variant="primary", scale=1, min_width=90)
             stop = gr.Button("Stop", variant="stop", scale=1, min_width=90, elem_id="chmocoder-stop")
+        with gr.Accordion("Generation settings", open=False, elem_id="chmocoder-settings") as settings_panel:
+            temperature = gr.Slider(0.0, 2.0, value=settings.temperature, step=0.05, label="Temperature")
+            top_p = gr.Slider(0.05, 1.0, value=settings.top_p, step=0.05, label="Top-p")
+            max_tokens = gr.Slider(
+                16, settings.max_new_tokens_limit, value=settings.max_new_tokens, step=16, label="Max new tokens"
+            )
 
-        def on_load(stored: dict[str, str] | None, request: gr.Request) -> tuple[Any, ...]:
-            """Open ?chat=<id>, else this browser's last chat; an unknown or expired id gets a fresh chat."""
-            wanted = request.query_params.get("chat") or remembered(stored)
-            if not wanted:
-                return "", [], DEFAULT_TASK, DEFAULT_LEVEL, "", remember("")
+        chat_view = [chat_id, chatbot, task, level, header, chat_list, title_box, downloads, browser, share_link]
+
+        def view(current: str, me: str, notice_text: str = "") -> dict[Any, Any]:
+            """Everything on screen that depends on which chat is open, read fresh from the store."""
+            meta: dict[str, str] | None = None
+            history: list[dict[str, Any]] = []
+            if current:
+                service.wait_until_saved(current)  # a reload or Stop mid-answer: show what was kept
+                meta = service.info(current)
+                history = service.history(current)
+            chats = service.list_chats(me)
+            return {
+                chat_id: current,
+                chatbot: to_chatbot(history),
+                task: (meta or {}).get("task", DEFAULT_TASK),
+                level: (meta or {}).get("level", DEFAULT_LEVEL),
+                header: header_line(meta),
+                chat_list: gr.update(choices=chat_choices(chats), value=current or None),
+                title_box: (meta or {}).get("title", ""),
+                downloads: export_links(f"api/chats/{current}" if current else ""),
+                browser: {"owner": me, "chat": current},
+                share_link: "",
+                notice: notice_text,
+            }
+
+        def on_load(stored: Any, request: gr.Request) -> dict[Any, Any]:
+            """Open ?share= read-only, else ?chat=, else this browser's last chat; unknown ids get a notice."""
+            stored = stored if isinstance(stored, dict) else {}
+            me = stored.get("owner") or secrets.token_urlsafe(32)
+            token = request.query_params.get("share")
+            if token:
+                return shared(token) | {owner: me}
+            wanted = request.query_params.get("chat") or stored.get("chat") or ""
             try:
-                meta = service.info(wanted)
-                service.wait_until_saved(wanted)  # a reload mid-answer: show what was kept
-                history = service.history(wanted)
+                if wanted:
+                    service.open_chat(wanted, me)
+                return view(wanted, me) | {owner: me}
             except UnknownChat:
-                notice = "*That chat has expired or does not exist; this is a new chat.*"
-                return "", [], DEFAULT_TASK, DEFAULT_LEVEL, notice, remember("")
+                return view("", me, "*That chat has expired or does not exist; this is a new chat.*") | {owner: me}
             except ChatError as exc:
-                return "", [], DEFAULT_TASK, DEFAULT_LEVEL, f"*{exc}*", gr.skip()
-            task_value, level_value = meta.get("task", DEFAULT_TASK), meta.get("level", DEFAULT_LEVEL)
-            return wanted, to_chatbot(history), task_value, level_value, "", remember(wanted)
+                return {owner: me, notice: f"*{exc}*"}
 
-        demo.load(
-            on_load,
-            inputs=[stored_chat],
-            outputs=[chat_id, chatbot, task, level, notice, stored_chat],
-            api_visibility="private",
-            queue=False,
-        )
+        def shared(token: str) -> dict[Any, Any]:
+            hide = gr.update(visible=False)
+            try:
+                meta, history = service.shared(token)
+            except ChatError as exc:
+                return {notice: f"*{exc}*", composer: hide, chatbot: hide, options_row: hide, settings_panel: hide}
+            return {
+                readonly: f"{header_line(meta)} — a shared chat, read-only. "
+                + export_links(f"api/shared/{token}"),
+                shared_view: gr.update(value=to_chatbot(history), visible=True),
+                chatbot: hide,
+                composer: hide,
+                options_row: hide,
+                settings_panel: hide,
+                sidebar: gr.update(open=False),
+            }
 
-        def check(text: str, history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        load_outputs = [
+            *chat_view, owner, notice, readonly, shared_view, chatbot, composer, options_row, settings_panel, sidebar,
+        ]
+        demo.load(on_load, inputs=[browser], outputs=load_outputs, api_visibility="private", queue=False)
+
+        # -- turns: send, example, regenerate, edit ---------------------------------------------
+
+        def check(text: str, *_: Any) -> list[dict[str, Any]]:
             """Refuse a bad message beside the box, before anything is shown or queued."""
             try:
                 service.validate_message(text)
@@ -144,151 +255,173 @@ def build_ui(service: ChatService) -> gr.Blocks:
             return [gr.validate(True, ""), gr.validate(True, "")]
 
         def accept(text: str, history: list[dict[str, Any]]) -> tuple[Any, ...]:
-            """Show the message at once and clear the box; the queued step below answers it."""
-            history = [*history, {"role": "user", "content": as_text_part(text)}]
-            return "", history, text, ""
+            """Show the message at once and clear the box; the queued step answers it."""
+            return "", [*history, {"role": "user", "content": as_text_part(text)}], text, ""
 
-        def respond(
-            text: str, current: str, task_value: str, level_value: str, history: list[dict[str, Any]]
-        ) -> Iterator[tuple[Any, ...]]:
-            """Stream the answer; on any refusal, restore the message box and the stored transcript."""
+        def stream(
+            start: Iterator[Reply] | None, current: str, me: str, shown: list[dict[str, Any]], text: str
+        ) -> Iterator[dict[Any, Any]]:
+            """Stream a turn into the chatbot; on a refusal, restore the message box and the stored chat."""
+            shown = [*shown, {"role": "assistant", "content": as_text_part("")}]
             try:
-                if not current:
-                    current = service.new_chat(task_value, level_value)
-                options = TurnOptions(task=task_value, level=level_value)
-                shown = [*history, {"role": "assistant", "content": as_text_part("")}]
-                with closing(service.send(current, text, options)) as replies:
-                    reply: Reply | None = None
+                assert start is not None
+                reply: Reply | None = None
+                with closing(start) as replies:
                     for reply in replies:
                         shown[-1] = {"role": "assistant", "content": as_text_part(reply.text)}
-                        yield shown, current, remember(current), gr.skip(), ""
-                    if reply is not None:
-                        yield shown, current, remember(current), gr.skip(), stats_line(reply.stats)
+                        yield {chatbot: shown, stats: ""}
+                done = view(current, me)
+                yield done | {stats: stats_line(reply.stats) if reply else ""}
             except ChatError as exc:
                 gr.Warning(str(exc))
-                restored: list[dict[str, Any]] = []
-                if current:
-                    try:
-                        restored = to_chatbot(service.history(current))
-                    except ChatError:
-                        restored = history[:-1]
-                yield restored, current, remember(current), text, ""
+                yield view(current, me) | {message: text}
 
-        submitted = [
-            trigger(
-                accept,
-                [message, chatbot],
-                [message, chatbot, pending, stats],
-                validator=check,
-                queue=False,
-                show_progress="hidden",
-                api_visibility="private",
-            )
-            .success(
-                respond,
-                [pending, chat_id, task, level, chatbot],
-                [chatbot, chat_id, stored_chat, message, stats],
-                concurrency_id=MODEL_QUEUE,
-                concurrency_limit=1,
-                api_visibility="private",
-            )
-            for trigger in (message.submit, send.click)
-        ]
+        turn_outputs = [*chat_view, message, stats, notice]
 
-        def show_saved(current: str, text: str) -> tuple[Any, ...]:
+        def options(task_value: str, level_value: str, temp: float, p: float, n: float) -> TurnOptions:
+            return TurnOptions(task_value, level_value, float(temp), float(p), int(n))
+
+        def respond(
+            text: str, current: str, me: str, task_value: str, level_value: str, temp: float, p: float, n: float,
+            history: list[dict[str, Any]],
+        ) -> Iterator[dict[Any, Any]]:
+            try:
+                current = current or service.new_chat(task_value, level_value, owner=me)
+                start = service.send(current, text, options(task_value, level_value, temp, p, n))
+            except ChatError as exc:
+                gr.Warning(str(exc))
+                yield {message: text, chatbot: history[:-1]}
+                return
+            yield {chat_id: current, browser: {"owner": me, "chat": current}}
+            yield from stream(start, current, me, history, text)
+
+        turn_inputs = [chat_id, owner, task, level, temperature, top_p, max_tokens]
+        model_event: dict[str, Any] = {
+            "concurrency_id": MODEL_QUEUE, "concurrency_limit": 1, "api_visibility": "private",
+        }
+        running = []
+        for trigger in (message.submit, send.click):
+            accepted = trigger(
+                accept, [message, chatbot], [message, chatbot, pending, stats],
+                validator=check, queue=False, show_progress="hidden", api_visibility="private",
+            )
+            running.append(accepted.success(respond, [pending, *turn_inputs, chatbot], turn_outputs, **model_event))
+
+        def pick_example(evt: gr.SelectData) -> tuple[str, str]:
+            index = evt.index if isinstance(evt.index, int) else 0
+            return EXAMPLES[index][2], EXAMPLES[index][0]
+
+        picked = chatbot.example_select(pick_example, None, [message, task], queue=False, api_visibility="private")
+        accepted = picked.success(
+            accept, [message, chatbot], [message, chatbot, pending, stats], queue=False, api_visibility="private"
+        )
+        running.append(accepted.success(respond, [pending, *turn_inputs, chatbot], turn_outputs, **model_event))
+
+        def regenerate(
+            current: str, me: str, task_value: str, level_value: str, temp: float, p: float, n: float,
+            history: list[dict[str, Any]],
+        ) -> Iterator[dict[Any, Any]]:
+            try:
+                start = service.regenerate(current, options(task_value, level_value, temp, p, n))
+                kept = to_chatbot(service.history(current))
+            except ChatError as exc:
+                gr.Warning(str(exc))
+                return
+            last_user = max(i for i, m in enumerate(kept) if m["role"] == "user")
+            yield from stream(start, current, me, kept[: last_user + 1], "")
+
+        running.append(chatbot.retry(regenerate, [*turn_inputs, chatbot], turn_outputs, **model_event))
+
+        def edit(
+            current: str, me: str, task_value: str, level_value: str, temp: float, p: float, n: float,
+            history: list[dict[str, Any]], evt: gr.EditData,
+        ) -> Iterator[dict[Any, Any]]:
+            index = evt.index if isinstance(evt.index, int) else -1
+            text = part_text(evt.value)
+            try:
+                start = service.edit(current, index, text, options(task_value, level_value, temp, p, n))
+                kept = to_chatbot(service.history(current))[:index]
+            except ChatError as exc:
+                gr.Warning(str(exc))
+                yield view(current, me)
+                return
+            yield from stream(start, current, me, [*kept, {"role": "user", "content": as_text_part(text)}], "")
+
+        running.append(chatbot.edit(edit, [*turn_inputs, chatbot], turn_outputs, **model_event))
+
+        def undo(current: str, me: str) -> dict[Any, Any]:
+            try:
+                text = service.undo(current)
+            except ChatError as exc:
+                gr.Warning(str(exc))
+                return {}
+            return view(current, me) | {message: text, stats: ""}
+
+        chatbot.undo(undo, [chat_id, owner], turn_outputs, queue=False, api_visibility="private")
+
+        def show_saved(current: str, me: str, text: str) -> dict[Any, Any]:
             """After Stop, show exactly what was kept (the partial answer, marked as stopped); a
             message stopped while still queued was never saved, so it goes back into the box."""
-            history: list[dict[str, Any]] = []
-            if current:
-                service.wait_until_saved(current)
-                try:
-                    history = service.history(current)
-                except ChatError as exc:
-                    return gr.skip(), str(exc), gr.skip()
-            users = [m["content"] for m in history if m["role"] == "user"]
-            unsent = bool(text) and (not users or users[-1] != text)
-            return to_chatbot(history), "Stopped.", text if unsent else gr.skip()
+            shown = view(current, me) | {stats: "Stopped."}
+            users = [m for m in shown[chatbot] if m["role"] == "user"]
+            if text and (not users or part_text(users[-1]["content"]) != safe_markdown(text)):
+                shown[message] = text
+            return shown
 
-        stop.click(None, cancels=submitted, api_visibility="private").then(
-            show_saved, [chat_id, pending], [chatbot, stats, message], queue=False, api_visibility="private"
+        stop.click(None, cancels=running, api_visibility="private").then(
+            show_saved, [chat_id, owner, pending], turn_outputs, queue=False, api_visibility="private"
         )
 
-        def start_new() -> tuple[Any, ...]:
-            return "", [], remember(""), "", ""
+        # -- the list of chats --------------------------------------------------------------------
 
-        # The chatbot's own trash button means the same as "New chat": the stored chat stays intact.
+        def start_new(me: str) -> dict[Any, Any]:
+            return view("", me) | {stats: ""}
+
         for trigger in (new_chat.click, chatbot.clear):
-            trigger(
-                start_new, outputs=[chat_id, chatbot, stored_chat, notice, stats], queue=False, api_visibility="private"
-            )
+            trigger(start_new, [owner], turn_outputs, queue=False, api_visibility="private")
+
+        def open_chat(picked_id: str, me: str) -> dict[Any, Any]:
+            try:
+                return view(picked_id or "", me) | {stats: ""}
+            except UnknownChat:
+                return view("", me, "*That chat has expired.*")
+
+        chat_list.input(open_chat, [chat_list, owner], turn_outputs, queue=False, api_visibility="private")
+
+        def rename_chat(current: str, me: str, title: str) -> dict[Any, Any]:
+            try:
+                service.rename(current, me, title)
+            except ChatError as exc:
+                gr.Warning(str(exc))
+            return view(current, me) if current else {}
+
+        for trigger in (rename.click, title_box.submit):
+            trigger(rename_chat, [chat_id, owner, title_box], turn_outputs, queue=False, api_visibility="private")
+
+        def delete_chat(current: str, me: str) -> dict[Any, Any]:
+            try:
+                service.delete(current, me)
+            except ChatError as exc:
+                gr.Warning(str(exc))
+                return {}
+            return view("", me, "*Chat deleted.*") | {stats: ""}
+
+        delete.click(
+            delete_chat, [chat_id, owner], turn_outputs, queue=False, api_visibility="private",
+            js="(c, o) => { if (!confirm('Delete this chat for good?')) throw new Error('cancelled'); return [c, o]; }",
+        )
+
+        def make_share(current: str, me: str) -> str:
+            try:
+                return service.share(current, me)
+            except ChatError as exc:
+                gr.Warning(str(exc))
+                return ""
+
+        share.click(make_share, [chat_id, owner], [share_token], queue=False, api_visibility="private").then(
+            None, [share_token], [share_link], api_visibility="private",
+            js="(t) => t ? window.location.origin + window.location.pathname + '?share=' + t : ''",
+        )
 
         add_api(service)
     return demo
-
-
-def add_api(service: ChatService) -> None:
-    """Named endpoints for gradio_client. New optional parameters go after the existing ones."""
-
-    def new_chat(task: str = DEFAULT_TASK, level: str = DEFAULT_LEVEL) -> str:
-        """Start a chat and return its id.
-
-        Args:
-            task: what you want: "write" (write code), "debug" (find and fix a bug), "explain", or "review".
-            level: the reader's level: "beginner", "intermediate" or "expert".
-        Returns:
-            The new chat's id; pass it to /chat and /history. Chats expire after a day without use.
-        """
-        try:
-            return service.new_chat(task, level)
-        except ChatError as exc:
-            raise gr.Error(str(exc)) from None
-
-    def chat(
-        chat_id: str,
-        message: str,
-        task: str | None = None,
-        level: str | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-    ) -> Iterator[str]:
-        """Send a message to a chat and stream the answer.
-
-        Args:
-            chat_id: an id from /new_chat.
-            message: your question or code (plain text, Markdown welcome).
-            task: change the chat's task from this turn on ("write", "debug", "explain", "review").
-            level: change the reader's level from this turn on ("beginner", "intermediate", "expert").
-            temperature: sampling temperature, 0 (deterministic) to 2; default from the server.
-            max_tokens: longest answer in tokens; default from the server.
-        Returns:
-            The answer so far, growing with every update; the last update is the whole answer.
-        """
-        options = TurnOptions(task=task, level=level, temperature=temperature, max_new_tokens=max_tokens)
-        try:
-            with closing(service.send(chat_id, message, options)) as replies:
-                for reply in replies:
-                    yield reply.text
-        except ChatError as exc:
-            raise gr.Error(str(exc)) from None
-
-    def history(chat_id: str) -> list[dict[str, Any]]:
-        """The chat's transcript, oldest first.
-
-        Args:
-            chat_id: an id from /new_chat.
-        Returns:
-            A list of {"role": "user" | "assistant", "content": text}; an answer cut short by Stop
-            or a disconnect also has "stopped": true.
-        """
-        try:
-            messages = service.history(chat_id)
-        except ChatError as exc:
-            raise gr.Error(str(exc)) from None
-        return [
-            {"role": m["role"], "content": m["content"], **({"stopped": True} if m.get("stopped") else {})}
-            for m in messages
-        ]
-
-    gr.api(new_chat, api_name="new_chat")
-    gr.api(chat, api_name="chat", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
-    gr.api(history, api_name="history")

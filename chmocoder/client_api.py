@@ -1,0 +1,86 @@
+"""The named gradio_client endpoints (/new_chat, /chat, /history), on the same chat service as the page.
+
+They share the page's queue and its model concurrency group, so the model never runs two
+generations at once. New optional parameters go after the existing ones, never before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import closing
+from typing import Any
+
+import gradio as gr
+
+from .chat import ChatError, ChatService, TurnOptions
+from .prompts import DEFAULT_LEVEL, DEFAULT_TASK
+
+MODEL_QUEUE = "model"  # one concurrency group for everything that runs the model
+
+
+def add_api(service: ChatService) -> None:
+    """Named endpoints for gradio_client. New optional parameters go after the existing ones."""
+
+    def new_chat(task: str = DEFAULT_TASK, level: str = DEFAULT_LEVEL) -> str:
+        """Start a chat and return its id.
+
+        Args:
+            task: what you want: "write" (write code), "debug" (find and fix a bug), "explain", or "review".
+            level: the reader's level: "beginner", "intermediate" or "expert".
+        Returns:
+            The new chat's id; pass it to /chat and /history. Chats expire after a day without use.
+        """
+        try:
+            return service.new_chat(task, level)
+        except ChatError as exc:
+            raise gr.Error(str(exc)) from None
+
+    def chat(
+        chat_id: str,
+        message: str,
+        task: str | None = None,
+        level: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+    ) -> Iterator[str]:
+        """Send a message to a chat and stream the answer.
+
+        Args:
+            chat_id: an id from /new_chat.
+            message: your question or code (plain text, Markdown welcome).
+            task: change the chat's task from this turn on ("write", "debug", "explain", "review").
+            level: change the reader's level from this turn on ("beginner", "intermediate", "expert").
+            temperature: sampling temperature, 0 (deterministic) to 2; default from the server.
+            max_tokens: longest answer in tokens; default from the server.
+        Returns:
+            The answer so far, growing with every update; the last update is the whole answer.
+        """
+        options = TurnOptions(task=task, level=level, temperature=temperature, max_new_tokens=max_tokens)
+        try:
+            with closing(service.send(chat_id, message, options)) as replies:
+                for reply in replies:
+                    yield reply.text
+        except ChatError as exc:
+            raise gr.Error(str(exc)) from None
+
+    def history(chat_id: str) -> list[dict[str, Any]]:
+        """The chat's transcript, oldest first.
+
+        Args:
+            chat_id: an id from /new_chat.
+        Returns:
+            A list of {"role": "user" | "assistant", "content": text}; an answer cut short by Stop
+            or a disconnect also has "stopped": true.
+        """
+        try:
+            messages = service.history(chat_id)
+        except ChatError as exc:
+            raise gr.Error(str(exc)) from None
+        return [
+            {"role": m["role"], "content": m["content"], **({"stopped": True} if m.get("stopped") else {})}
+            for m in messages
+        ]
+
+    gr.api(new_chat, api_name="new_chat")
+    gr.api(chat, api_name="chat", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
+    gr.api(history, api_name="history")

@@ -1,0 +1,55 @@
+"""A chat as a file to download: Markdown to read, JSON to process."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from .prompts import LEVEL_LABELS, TASK_LABELS
+
+FORMATS = {"markdown": ("md", "text/markdown; charset=utf-8"), "json": ("json", "application/json")}
+
+
+def _when(timestamp: str | float | None) -> str:
+    if not timestamp:
+        return ""
+    return datetime.fromtimestamp(float(timestamp), UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def filename(meta: dict[str, str], fmt: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9]+", "-", meta.get("title") or "chat").strip("-").lower()[:50] or "chat"
+    return f"chmocoder-{stem}.{FORMATS[fmt][0]}"
+
+
+def to_markdown(meta: dict[str, str], messages: list[dict[str, Any]]) -> str:
+    task = TASK_LABELS.get(meta.get("task", ""), meta.get("task", ""))
+    level = LEVEL_LABELS.get(meta.get("level", ""), meta.get("level", ""))
+    lines = [f"# {meta.get('title') or 'Untitled chat'}", "", f"*{task} · {level} · {_when(meta.get('created'))}*", ""]
+    for message in messages:
+        who = "You" if message["role"] == "user" else "ChMOCoder"
+        lines += [f"## {who}", "", message.get("content", "")]
+        if message.get("stopped"):
+            lines += ["", "*(stopped)*"]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def to_json(meta: dict[str, str], messages: list[dict[str, Any]]) -> str:
+    document = {
+        "title": meta.get("title", ""),
+        "task": meta.get("task"),
+        "level": meta.get("level"),
+        "created": _when(meta.get("created")),
+        "updated": _when(meta.get("updated")),
+        "messages": [
+            {k: m[k] for k in ("role", "content", "stopped", "stats") if k in m} | {"at": _when(m.get("at"))}
+            for m in messages
+        ],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2)
+
+
+def render(meta: dict[str, str], messages: list[dict[str, Any]], fmt: str) -> str:
+    return to_markdown(meta, messages) if fmt == "markdown" else to_json(meta, messages)
