@@ -41,6 +41,7 @@ CSS = """
 #chmocoder-stats { font-size: 0.8em; opacity: 0.7; min-height: 1.2em; }
 #chmocoder-notice:empty, #chmocoder-readonly:empty { display: none; }
 #chmocoder-title p { margin: 0; }
+#chmocoder-shared button[aria-label="Clear"] { display: none; }
 """
 
 CODE = re.compile(r"(```[\s\S]*?(?:```|$)|`[^`\n]+`)")
@@ -119,7 +120,6 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
         chat_id = gr.State("")
         owner = gr.State("")
         pending = gr.State("")
-        share_token = gr.State("")
         # A dict, never a bare string: BrowserState does not write falsy values.
         browser = gr.BrowserState({"owner": "", "chat": ""}, storage_key=STORAGE_KEY)
 
@@ -159,7 +159,8 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
             elem_id="chmocoder-chat",
         )
         shared_view = gr.Chatbot(
-            label="Shared chat", height=560, buttons=["copy"], sanitize_html=True, allow_tags=False, visible=False
+            label="Shared chat", height=560, buttons=["copy"], sanitize_html=True, allow_tags=False, visible=False,
+            elem_id="chmocoder-shared",
         )
         stats = gr.Markdown("", elem_id="chmocoder-stats")
         with gr.Row(elem_id="chmocoder-composer") as composer:
@@ -418,8 +419,9 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
                 gr.Warning(str(exc))
                 return ""
 
-        share.click(make_share, [chat_id, owner], [share_token], queue=False, api_visibility="private").then(
-            None, [share_token], [share_link], api_visibility="private",
+        # The server makes the token; the browser, which knows its own address, turns it into a link.
+        share.click(make_share, [chat_id, owner], [share_link], queue=False, api_visibility="private").then(
+            None, [share_link], [share_link], api_visibility="private",
             js="(t) => t ? window.location.origin + window.location.pathname + '?share=' + t : ''",
         )
 

@@ -1,7 +1,12 @@
-"""What a person sees, in Debian's Chromium driven by playwright, against a live app with the test model."""
+"""What a person sees, in Debian's Chromium driven by playwright, against a live app with the test model.
+
+Every test also checks the stored transcript through gradio_client: the screen and Redis must agree.
+Screenshots of the main states go to artifacts/ (git-ignored).
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -39,13 +44,20 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def server(start_server: Callable[..., LiveServer], redis_server) -> LiveServer:
     # Long answers, so that there is something to stop.
-    return start_server(redis_server.url, max_new_tokens="400")
+    return start_server(redis_server.url, max_new_tokens="120")
+
+
+@pytest.fixture(scope="module")
+def client(server: LiveServer) -> Client:
+    return Client(server.url, verbose=False)
 
 
 @pytest.fixture()
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     page = context.new_page()
+    page.dialogs = []  # type: ignore[attr-defined]
+    page.on("dialog", lambda d: (page.dialogs.append(d.message), d.accept()))  # type: ignore[attr-defined]
     yield page
     context.close()
 
@@ -54,23 +66,45 @@ def bubbles(page: Page, role: str):
     return page.locator(f"#chmocoder-chat .message-row.{role}-row")
 
 
+def open_app(page: Page, url: str) -> None:
+    page.goto(url)
+    expect(page.locator("#chmocoder-input textarea")).to_be_visible()
+    page.wait_for_timeout(500)  # the load event restores the browser's chat
+
+
 def send(page: Page, text: str) -> None:
     box = page.locator("#chmocoder-input textarea")
     box.fill(text)
     box.press("Enter")
+    # Sending clears the previous answer's stats line at once; wait for that so that
+    # wait_for_answer() sees this answer's line, not the last one's.
+    expect(page.locator("#chmocoder-stats")).not_to_contain_text("tokens/s")
 
 
 def wait_for_answer(page: Page) -> None:
-    expect(page.locator("#chmocoder-stats")).to_contain_text("tokens", timeout=60_000)
+    expect(page.locator("#chmocoder-stats")).to_contain_text("tokens/s", timeout=60_000)
+
+
+def current_chat(page: Page) -> str:
+    """The chat the page has open, as the browser remembers it."""
+    stored = page.evaluate("() => Object.keys(localStorage)")
+    assert stored, "the browser should remember its chats"
+    checked = page.locator("#chmocoder-chats input:checked")
+    return checked.get_attribute("value") or ""
+
+
+def chat_titles(page: Page) -> list[str]:
+    return [t.strip() for t in page.locator("#chmocoder-chats label").all_inner_texts()]
 
 
 def test_answer_streams_and_code_keeps_its_indentation(page: Page, server: LiveServer, artifacts: Path) -> None:
-    page.goto(server.url)
+    open_app(page, server.url)
+    page.screenshot(path=str(artifacts / "00-first-visit.png"))
     send(page, CODE_MESSAGE)
     expect(bubbles(page, "user")).to_have_count(1)
     lengths = set()
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and "tokens" not in page.locator("#chmocoder-stats").inner_text():
+    while time.monotonic() < deadline and "tokens/s" not in page.locator("#chmocoder-stats").inner_text():
         if bubbles(page, "bot").count():
             lengths.add(len(bubbles(page, "bot").last.inner_text()))
         time.sleep(0.05)
@@ -78,44 +112,197 @@ def test_answer_streams_and_code_keeps_its_indentation(page: Page, server: LiveS
     assert len([n for n in lengths if n > 0]) >= 3, f"the answer should appear piece by piece, saw {lengths}"
     code = bubbles(page, "user").first.locator("pre code").inner_text()
     assert "    for node in tree:\n        if node.children:\n            walk(node.children)" in code
+    expect(page.locator("#chmocoder-stats")).to_contain_text("first token after")
 
 
-def test_reload_restores_the_chat(page: Page, server: LiveServer, artifacts: Path) -> None:
-    page.goto(server.url)
-    send(page, "Write a Python one-liner that squares a list.")
-    wait_for_answer(page)
-    answer = bubbles(page, "bot").last.inner_text()
-    page.reload()
-    expect(bubbles(page, "bot")).to_have_count(1, timeout=15_000)
-    assert bubbles(page, "bot").last.inner_text() == answer
-    expect(bubbles(page, "user").first).to_contain_text("squares a list")
-    page.screenshot(path=str(artifacts / "02-after-reload.png"))
-    page.get_by_role("button", name="New chat").click()
-    expect(bubbles(page, "user")).to_have_count(0)
-    page.reload()
-    page.wait_for_timeout(1500)
-    expect(bubbles(page, "user")).to_have_count(0)
-
-
-def test_stop_keeps_the_partial_answer(page: Page, server: LiveServer, artifacts: Path) -> None:
-    page.goto(server.url)
+def test_stop_keeps_the_partial_answer(page: Page, server: LiveServer, client: Client, artifacts: Path) -> None:
+    open_app(page, server.url)
     send(page, "Write a long, detailed tutorial about Python decorators with many examples.")
     expect(bubbles(page, "bot")).to_have_count(1, timeout=30_000)
     page.wait_for_timeout(700)
     page.get_by_role("button", name="Stop").click()
     expect(page.locator("#chmocoder-stats")).to_have_text("Stopped.", timeout=15_000)
     expect(bubbles(page, "bot").last).to_contain_text("— stopped")
-    page.screenshot(path=str(artifacts / "03-stopped.png"))
-    # The model is free at once: the next question is answered.
-    send(page, "Say hello.")
+    page.screenshot(path=str(artifacts / "02-stopped.png"))
+    stored = client.predict(current_chat(page), api_name="/history")
+    assert stored[-1]["stopped"] is True
+    assert stored[-1]["content"].split()[0] in bubbles(page, "bot").last.inner_text()
+    send(page, "Say hello.")  # the model is free at once
     wait_for_answer(page)
     expect(bubbles(page, "bot")).to_have_count(2)
 
 
-def test_chat_links_open_that_chat_and_unknown_ids_get_a_notice(
-    page: Page, server: LiveServer, artifacts: Path
+def test_regenerate_replaces_the_last_answer(page: Page, server: LiveServer, client: Client, artifacts: Path) -> None:
+    open_app(page, server.url)
+    send(page, "Name one sorting algorithm.")
+    wait_for_answer(page)
+    chat = current_chat(page)
+    before = client.predict(chat, api_name="/history")
+    page.get_by_role("combobox", name="Level").click()
+    page.get_by_role("option", name="Expert").click()
+    page.locator("#chmocoder-chat").get_by_role("button", name="Retry").click()
+    expect(page.locator("#chmocoder-stats")).to_have_text("", timeout=10_000)
+    wait_for_answer(page)
+    after = client.predict(chat, api_name="/history")
+    assert len(after) == 2 and after[0] == before[0]
+    assert bubbles(page, "bot").count() == 1
+    assert bubbles(page, "bot").last.inner_text().strip() == after[1]["content"].strip()
+    page.screenshot(path=str(artifacts / "03-regenerated.png"))
+
+
+def test_edit_reruns_from_that_message_and_undo_removes_it(
+    page: Page, server: LiveServer, client: Client, artifacts: Path
 ) -> None:
-    client = Client(server.url, verbose=False)
+    open_app(page, server.url)
+    send(page, "What is a list in Python?")
+    wait_for_answer(page)
+    send(page, "And a tuple?")
+    wait_for_answer(page)
+    chat = current_chat(page)
+    assert len(client.predict(chat, api_name="/history")) == 4
+    bubbles(page, "user").first.hover()
+    page.locator("#chmocoder-chat").get_by_role("button", name="Edit").first.click()
+    editor = page.locator("#chmocoder-chat textarea").first
+    editor.fill("What is a set in Python?")
+    page.locator("#chmocoder-chat").get_by_role("button", name="Submit").click()
+    expect(bubbles(page, "user")).to_have_count(1, timeout=10_000)
+    wait_for_answer(page)
+    stored = client.predict(chat, api_name="/history")
+    assert [m["role"] for m in stored] == ["user", "assistant"]
+    assert stored[0]["content"] == "What is a set in Python?"
+    expect(bubbles(page, "user").first).to_contain_text("What is a set in Python?")
+    page.screenshot(path=str(artifacts / "04-edited.png"))
+    page.locator("#chmocoder-chat").get_by_role("button", name="Undo").click()
+    expect(bubbles(page, "user")).to_have_count(0, timeout=10_000)
+    assert page.locator("#chmocoder-input textarea").input_value() == "What is a set in Python?"
+    assert client.predict(chat, api_name="/history") == []
+
+
+def test_several_chats_survive_a_reload(page: Page, server: LiveServer, artifacts: Path) -> None:
+    open_app(page, server.url)
+    send(page, "First chat: what is recursion?")
+    wait_for_answer(page)
+    first = current_chat(page)
+    page.get_by_role("button", name="New chat").click()
+    expect(bubbles(page, "user")).to_have_count(0)
+    send(page, "Second chat: what is a closure?")
+    wait_for_answer(page)
+    assert chat_titles(page)[:2] == ["Second chat: what is a closure?", "First chat: what is recursion?"]
+    page.locator("#chmocoder-chats label", has_text="First chat").click()
+    expect(bubbles(page, "user").first).to_contain_text("what is recursion?")
+    assert current_chat(page) == first
+    page.reload()
+    expect(bubbles(page, "user").first).to_contain_text("what is recursion?", timeout=15_000)
+    assert chat_titles(page)[:2] == ["First chat: what is recursion?", "Second chat: what is a closure?"] or set(
+        chat_titles(page)[:2]
+    ) == {"First chat: what is recursion?", "Second chat: what is a closure?"}
+    page.screenshot(path=str(artifacts / "05-two-chats-after-reload.png"))
+
+
+def test_rename_and_delete(page: Page, server: LiveServer, client: Client) -> None:
+    open_app(page, server.url)
+    send(page, "Temporary question about loops.")
+    wait_for_answer(page)
+    chat = current_chat(page)
+    page.locator("#chmocoder-manage").get_by_text("This chat").click()
+    page.locator("#chmocoder-title-box textarea, #chmocoder-title-box input").first.fill("Loops, renamed")
+    page.get_by_role("button", name="Rename").click()
+    expect(page.locator("#chmocoder-chats")).to_contain_text("Loops, renamed")
+    expect(page.locator("#chmocoder-title")).to_contain_text("Loops, renamed")
+    page.get_by_role("button", name="Delete this chat").click()
+    expect(page.locator("#chmocoder-notice")).to_contain_text("Chat deleted", timeout=10_000)
+    assert page.dialogs, "deleting asks for confirmation"  # type: ignore[attr-defined]
+    expect(page.locator("#chmocoder-chats")).not_to_contain_text("Loops, renamed")
+    with pytest.raises(Exception, match="unknown chat id"):
+        client.predict(chat, api_name="/history")
+
+
+def test_share_link_opens_read_only_in_a_fresh_browser(
+    page: Page, browser: Browser, server: LiveServer, artifacts: Path
+) -> None:
+    open_app(page, server.url)
+    send(page, "Shared question: what is a generator?")
+    wait_for_answer(page)
+    answer = bubbles(page, "bot").last.inner_text()
+    page.locator("#chmocoder-manage").get_by_text("This chat").click()
+    page.get_by_role("button", name="Share a read-only link").click()
+    link_box = page.locator("#chmocoder-share-link textarea, #chmocoder-share-link input").first
+    deadline = time.monotonic() + 10
+    while "?share=" not in link_box.input_value() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    link = link_box.input_value()
+    assert link.startswith(server.url) and "?share=" in link
+    stranger = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        view = stranger.new_page()
+        view.goto(link)
+        expect(view.locator("#chmocoder-readonly")).to_contain_text("read-only", timeout=15_000)
+        expect(view.get_by_text("Shared question: what is a generator?").first).to_be_visible()
+        expect(view.locator("#chmocoder-input textarea")).to_be_hidden()
+        expect(view.locator("body")).to_contain_text(answer.split("\n")[0][:40])
+        view.screenshot(path=str(artifacts / "06-shared-read-only.png"))
+        assert view.locator("#chmocoder-chats label").count() == 0, "a stranger sees none of the owner's chats"
+    finally:
+        stranger.close()
+
+
+def test_markdown_and_json_exports_download(page: Page, server: LiveServer) -> None:
+    open_app(page, server.url)
+    send(page, "Export me: how do I open a file in Python?")
+    wait_for_answer(page)
+    answer = bubbles(page, "bot").last.inner_text()
+    page.locator("#chmocoder-manage").get_by_text("This chat").click()
+    with page.expect_download() as markdown:
+        page.locator("#chmocoder-downloads").get_by_text("Markdown").click()
+    text = Path(markdown.value.path()).read_text()
+    assert markdown.value.suggested_filename.endswith(".md")
+    assert "## You\n\nExport me: how do I open a file in Python?" in text and "## ChMOCoder" in text
+    assert answer.split()[0] in text
+    with page.expect_download() as exported:
+        page.locator("#chmocoder-downloads").get_by_text("JSON").click()
+    document = json.loads(Path(exported.value.path()).read_text())
+    assert [m["role"] for m in document["messages"]] == ["user", "assistant"]
+
+
+def test_html_and_scripts_are_shown_as_text(page: Page, server: LiveServer, artifacts: Path) -> None:
+    open_app(page, server.url)
+    attack = "Is this safe? <script>alert('x')</script> <img src=x onerror=\"alert('y')\"> <b>bold</b>"
+    send(page, attack)
+    wait_for_answer(page)
+    user = bubbles(page, "user").first
+    expect(user).to_contain_text("<script>alert('x')</script>")
+    expect(user).to_contain_text("<b>bold</b>")
+    assert user.locator("script, img, b").count() == 0
+    page.reload()
+    expect(bubbles(page, "user").first).to_contain_text("<img src=x", timeout=15_000)
+    page.wait_for_timeout(500)
+    assert page.dialogs == [], "no script from a message may run"  # type: ignore[attr-defined]
+    page.screenshot(path=str(artifacts / "07-html-as-text.png"))
+
+
+def test_example_prompt_starts_a_chat_with_its_task(page: Page, server: LiveServer, client: Client) -> None:
+    open_app(page, server.url)
+    page.get_by_text("Debug and fix: an IndexError in a list").click()
+    wait_for_answer(page)
+    expect(page.get_by_role("combobox", name="Task")).to_have_value("Debug and fix")
+    stored = client.predict(current_chat(page), api_name="/history")
+    assert stored[0]["content"].startswith("Why does this crash")
+
+
+def test_refused_message_stays_in_the_box(page: Page, server: LiveServer, artifacts: Path) -> None:
+    open_app(page, server.url)
+    huge = "y" * 40_000
+    page.locator("#chmocoder-input textarea").fill(huge)
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_text("the limit is 32,000")).to_be_visible(timeout=10_000)
+    assert page.locator("#chmocoder-input textarea").input_value() == huge
+    expect(bubbles(page, "user")).to_have_count(0)
+    page.screenshot(path=str(artifacts / "08-refused.png"))
+
+
+def test_chat_links_open_that_chat_and_unknown_ids_get_a_notice(
+    page: Page, server: LiveServer, client: Client
+) -> None:
     chat_id = client.predict("review", "expert", api_name="/new_chat")
     client.submit(chat_id, "Review: `x = [i for i in range(10) if i % 2 == 0]`", api_name="/chat").result()
     page.goto(f"{server.url}?chat={chat_id}")
@@ -125,16 +312,3 @@ def test_chat_links_open_that_chat_and_unknown_ids_get_a_notice(
     page.goto(f"{server.url}?chat=not-a-real-chat-id")
     expect(page.locator("#chmocoder-notice")).to_contain_text("expired or does not exist", timeout=15_000)
     expect(bubbles(page, "user")).to_have_count(0)
-    page.screenshot(path=str(artifacts / "04-unknown-chat.png"))
-
-
-def test_refused_message_stays_in_the_box(page: Page, server: LiveServer, artifacts: Path) -> None:
-    page.goto(server.url)
-    page.wait_for_timeout(1000)
-    huge = "y" * 40_000
-    page.locator("#chmocoder-input textarea").fill(huge)
-    page.get_by_role("button", name="Send").click()
-    expect(page.get_by_text("the limit is 32,000")).to_be_visible(timeout=10_000)
-    assert page.locator("#chmocoder-input textarea").input_value() == huge
-    expect(bubbles(page, "user")).to_have_count(0)
-    page.screenshot(path=str(artifacts / "05-refused.png"))

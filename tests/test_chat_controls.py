@@ -1,0 +1,144 @@
+"""Regenerate, Edit, Undo, the per-browser chat list, sharing and export: the stored transcript is the truth."""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+import pytest
+
+from chmocoder import export
+from chmocoder.chat import ChatService, Forbidden, InvalidInput, TurnOptions, UnknownChat
+
+
+def owner() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def ask(service: ChatService, chat_id: str, text: str) -> str:
+    return list(service.send(chat_id, text))[-1].text
+
+
+def test_regenerate_replaces_only_the_last_answer(service: ChatService) -> None:
+    chat = service.new_chat()
+    ask(service, chat, "What is a list?")
+    ask(service, chat, "What is a dict?")
+    before = service.history(chat)
+    again = list(service.regenerate(chat, TurnOptions(level="expert")))[-1].text
+    after = service.history(chat)
+    same = [(m["role"], m["content"]) for m in after[:3]]
+    assert len(after) == 4 and same == [(m["role"], m["content"]) for m in before[:3]]
+    assert after[:2] == before[:2], "earlier turns are not rewritten"
+    assert after[3]["content"] == again and after[3]["level"] == "expert"
+
+
+def test_edit_replaces_a_message_and_drops_what_followed(service: ChatService) -> None:
+    chat = service.new_chat()
+    ask(service, chat, "What is a list?")
+    ask(service, chat, "What is a dict?")
+    answer = list(service.edit(chat, 0, "What is a set?"))[-1].text
+    assert [(m["role"], m["content"]) for m in service.history(chat)] == [
+        ("user", "What is a set?"), ("assistant", answer),
+    ]
+
+
+def test_edit_refuses_stale_or_bad_input_and_keeps_the_chat(service: ChatService) -> None:
+    chat = service.new_chat()
+    ask(service, chat, "What is a list?")
+    before = service.history(chat)
+    for index in (1, 2, -1, 99):
+        with pytest.raises(InvalidInput, match="no longer in the chat"):
+            list(service.edit(chat, index, "new text"))
+    with pytest.raises(InvalidInput, match="empty"):
+        list(service.edit(chat, 0, "   "))
+    assert service.history(chat) == before
+
+
+def test_undo_removes_the_last_exchange_and_returns_the_question(service: ChatService) -> None:
+    chat = service.new_chat()
+    ask(service, chat, "First?")
+    ask(service, chat, "Second?")
+    assert service.undo(chat) == "Second?"
+    assert [m["content"] for m in service.history(chat) if m["role"] == "user"] == ["First?"]
+    assert service.undo(chat) == "First?"
+    assert service.history(chat) == []
+    with pytest.raises(InvalidInput, match="no question"):
+        service.undo(chat)
+
+
+def test_each_browser_sees_only_its_own_chats(service: ChatService) -> None:
+    alice, bob = owner(), owner()
+    first = service.new_chat(owner=alice)
+    ask(service, first, "Alice's first question")
+    second = service.new_chat(owner=alice)
+    ask(service, second, "Alice's second question")
+    assert [c["id"] for c in service.list_chats(alice)] == [second, first], "newest first"
+    assert [c["title"] for c in service.list_chats(alice)] == ["Alice's second question", "Alice's first question"]
+    assert service.list_chats(bob) == []
+    for action in (
+        lambda: service.rename(first, bob, "mine now"),
+        lambda: service.delete(first, bob),
+        lambda: service.share(first, bob),
+    ):
+        with pytest.raises(Forbidden):
+            action()
+    assert service.info(first)["title"] == "Alice's first question"
+
+
+def test_rename_delete_and_expiry_update_the_list(service: ChatService, redis_client) -> None:
+    me = owner()
+    keep, drop, expire = (service.new_chat(owner=me) for _ in range(3))
+    assert service.rename(keep, me, "  Sorting \n notes ") == "Sorting notes"
+    service.delete(drop, me)
+    with pytest.raises(UnknownChat):
+        service.history(drop)
+    redis_client.delete(*service.store.keys(expire))
+    assert [c["id"] for c in service.list_chats(me)] == [keep]
+    assert service.list_chats(me)[0]["title"] == "Sorting notes"
+    with pytest.raises(InvalidInput):
+        service.rename(keep, me, "\x00\x01")
+
+
+def test_opening_a_chat_by_id_adds_it_to_the_list(service: ChatService) -> None:
+    chat = service.new_chat()
+    me = owner()
+    service.open_chat(chat, me)
+    assert [c["id"] for c in service.list_chats(me)] == [chat]
+    with pytest.raises(InvalidInput, match="owner token"):
+        service.list_chats("short")
+
+
+def test_share_token_reads_without_revealing_the_chat(service: ChatService) -> None:
+    me = owner()
+    chat = service.new_chat(owner=me)
+    ask(service, chat, "Share this")
+    token = service.share(chat, me)
+    assert service.share(chat, me) == token, "one link per chat"
+    meta, messages = service.shared(token)
+    assert chat not in json.dumps(meta) and messages == service.history(chat)
+    with pytest.raises(UnknownChat):
+        service.shared("A" * 32)
+    service.delete(chat, me)
+    with pytest.raises(UnknownChat):
+        service.shared(token)
+
+
+def test_share_link_expires_with_the_chat(service: ChatService, redis_client) -> None:
+    me = owner()
+    chat = service.new_chat(owner=me)
+    token = service.share(chat, me)
+    ask(service, chat, "renew")
+    assert 86_000 < redis_client.ttl(f"chmocoder:share:{token}") <= 86_400
+
+
+def test_exports(service: ChatService) -> None:
+    chat = service.new_chat("debug", "beginner")
+    text = "Fix:\n```python\nfor i in range(3):\n    print(i)\n```"
+    answer = ask(service, chat, text)
+    meta, messages = service.info(chat), service.history(chat)
+    markdown = export.to_markdown(meta, messages)
+    assert markdown.startswith("# Fix:") and "*Debug and fix · Beginner ·" in markdown
+    assert f"## You\n\n{text}\n" in markdown and f"## ChMOCoder\n\n{answer}" in markdown
+    document = json.loads(export.to_json(meta, messages))
+    assert document["task"] == "debug" and document["messages"][0]["content"] == text
+    assert export.filename(meta, "markdown") == "chmocoder-fix-python-for-i-in-range-3-print-i.md"
