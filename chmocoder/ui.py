@@ -299,6 +299,7 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
         turn_inputs = [chat_id, owner, task, level, temperature, top_p, max_tokens]
         model_event: dict[str, Any] = {
             "concurrency_id": MODEL_QUEUE, "concurrency_limit": 1, "api_visibility": "private",
+            "show_progress_on": [chatbot],  # the queue position shows on the chat, not on every control
         }
         running = []
         for trigger in (message.submit, send.click):
@@ -360,17 +361,22 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
 
         chatbot.undo(undo, [chat_id, owner], turn_outputs, queue=False, api_visibility="private")
 
-        def show_saved(current: str, me: str, text: str) -> dict[Any, Any]:
-            """After Stop, show exactly what was kept (the partial answer, marked as stopped); a
-            message stopped while still queued was never saved, so it goes back into the box."""
-            shown = view(current, me) | {stats: "Stopped."}
+        def show_saved(current: str, me: str, text: str, note: str) -> dict[Any, Any]:
+            """Show exactly what was kept (after Stop, the partial answer marked as stopped); a message
+            that never reached the model (stopped while queued, or the queue was full) goes back into the box."""
+            shown = view(current, me) | {stats: note}
             users = [m for m in shown[chatbot] if m["role"] == "user"]
             if text and (not users or part_text(users[-1]["content"]) != safe_markdown(text)):
                 shown[message] = text
             return shown
 
+        stopped, failed = gr.State("Stopped."), gr.State("")
+        for event in running:
+            event.failure(
+                show_saved, [chat_id, owner, pending, failed], turn_outputs, queue=False, api_visibility="private"
+            )
         stop.click(None, cancels=running, api_visibility="private").then(
-            show_saved, [chat_id, owner, pending], turn_outputs, queue=False, api_visibility="private"
+            show_saved, [chat_id, owner, pending, stopped], turn_outputs, queue=False, api_visibility="private"
         )
 
         # -- the list of chats --------------------------------------------------------------------

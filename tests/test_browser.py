@@ -312,3 +312,30 @@ def test_chat_links_open_that_chat_and_unknown_ids_get_a_notice(
     page.goto(f"{server.url}?chat=not-a-real-chat-id")
     expect(page.locator("#chmocoder-notice")).to_contain_text("expired or does not exist", timeout=15_000)
     expect(bubbles(page, "user")).to_have_count(0)
+
+
+def test_queue_position_then_busy_and_nothing_lost(
+    browser: Browser, start_server: Callable[..., LiveServer], redis_server, artifacts: Path
+) -> None:
+    """One answer runs, one waits (and sees its place in the queue), the next is told the queue is full."""
+    server = start_server(redis_server.url, queue_max_size="1", max_new_tokens="300")
+    contexts = [browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(3)]
+    try:
+        pages = [c.new_page() for c in contexts]
+        for p in pages:
+            open_app(p, server.url)
+        send(pages[0], "Write a long essay about the history of Python.")
+        expect(bubbles(pages[0], "bot")).to_have_count(1, timeout=30_000)
+        send(pages[1], "Second user: explain list slicing.")
+        expect(pages[1].locator("#chmocoder-chat")).to_contain_text("queue", timeout=10_000)
+        pages[1].screenshot(path=str(artifacts / "09-queued.png"))
+        third = "Third user: what is a lambda?"
+        send(pages[2], third)
+        expect(pages[2].get_by_text("currently busy. Please try again")).to_be_visible(timeout=10_000)
+        expect(pages[2].locator("#chmocoder-input textarea")).to_have_value(third, timeout=10_000)
+        expect(bubbles(pages[2], "user")).to_have_count(0)
+        pages[2].screenshot(path=str(artifacts / "10-queue-full.png"))
+        wait_for_answer(pages[1])
+    finally:
+        for c in contexts:
+            c.close()
