@@ -113,6 +113,12 @@ def test_answer_streams_and_code_keeps_its_indentation(page: Page, server: LiveS
     code = bubbles(page, "user").first.locator("pre code").inner_text()
     assert "    for node in tree:\n        if node.children:\n            walk(node.children)" in code
     expect(page.locator("#chmocoder-stats")).to_contain_text("first token after")
+    blocks = page.locator("#chmocoder-chat pre")
+    assert page.locator("#chmocoder-chat .code_wrap .copy_code_button").count() == blocks.count() >= 1
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    bubbles(page, "user").first.locator(".copy_code_button").click()
+    copied = page.evaluate("() => navigator.clipboard.readText()")
+    assert copied.rstrip("\n") == code.rstrip("\n"), "the copy button copies the code, indentation included"
 
 
 def test_stop_keeps_the_partial_answer(page: Page, server: LiveServer, client: Client, artifacts: Path) -> None:
