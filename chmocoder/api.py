@@ -1,58 +1,213 @@
-"""REST routes under /api: read and export chats without the Gradio protocol."""
+"""REST under /api: chats as JSON for scripts and services, on the same chat service as the page.
+
+Unknown chats are 404, another browser's chat 403, malformed requests 422, storage trouble 503;
+every error body is JSON ({"detail": "..."}). The page's own download links live under
+/download (not /api) so that the page keeps working when an API key is required.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import secrets
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
+from pydantic import BaseModel, Field
 
 from . import export
 from .chat import ChatError, ChatService, Forbidden, InvalidInput, UnknownChat
+from .prompts import DEFAULT_LEVEL, DEFAULT_TASK, Level, Task
 
 Format = Literal["markdown", "json"]
+OWNER_HEADER = "X-ChMOCoder-Owner"
+OWNER_TOKEN = Header(
+    alias=OWNER_HEADER,
+    min_length=32,
+    max_length=64,
+    pattern=r"^[A-Za-z0-9_-]+$",
+    description="Your owner token: any 32-64 random URL-safe characters you keep; it names your list of chats.",
+)
+Owner = Annotated[str, OWNER_TOKEN]
+OptionalOwner = Annotated[str | None, OWNER_TOKEN]
+
+
+class ErrorBody(BaseModel):
+    detail: str
+
+
+class Message(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str
+    stopped: bool = False
+    at: float | None = None
+
+
+class ChatSummary(BaseModel):
+    id: str
+    title: str = ""
+    task: str
+    level: str
+    created: float
+    updated: float
+
+
+class Transcript(BaseModel):
+    id: str | None = Field(None, description="Absent for a shared chat, whose id stays private.")
+    title: str = ""
+    task: str
+    level: str
+    created: float
+    updated: float
+    messages: list[Message]
+
+
+class NewChat(BaseModel):
+    task: Task = DEFAULT_TASK
+    level: Level = DEFAULT_LEVEL
+
+
+ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorBody, "description": "A body that is not JSON"},
+    401: {"model": ErrorBody, "description": "API key missing or wrong (when CHMOCODER_API_KEY is set)"},
+    404: {"model": ErrorBody, "description": "Unknown or expired chat"},
+    422: {"model": ErrorBody, "description": "Malformed request"},
+    503: {"model": ErrorBody, "description": "Chat storage unreachable"},
+}
 
 
 def http_error(exc: ChatError) -> HTTPException:
-    status = 404 if isinstance(exc, UnknownChat) else 403 if isinstance(exc, Forbidden) else (
-        422 if isinstance(exc, InvalidInput) else 503
-    )
-    return HTTPException(status_code=status, detail=str(exc))
-
-
-def download(meta: dict[str, str], messages: list[dict], fmt: Format) -> Response:
-    body = export.render(meta, messages, fmt)
-    name = export.filename(meta, fmt)
-    return Response(
-        body,
-        media_type=export.FORMATS[fmt][1],
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    code = {UnknownChat: 404, Forbidden: 403, InvalidInput: 422}.get(type(exc), 503)
+    return HTTPException(status_code=code, detail=str(exc))
 
 
 def service_of(request: Request) -> ChatService:
     return request.app.state.service
 
 
-def build_router() -> APIRouter:
-    router = APIRouter(prefix="/api", tags=["chats"])
+def require_api_key(
+    request: Request,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> None:
+    """With CHMOCODER_API_KEY set, /api and /v1 need it (Bearer token or X-API-Key)."""
+    expected = request.app.state.settings.api_key
+    if not expected:
+        return
+    given = x_api_key or (authorization or "").removeprefix("Bearer ").strip()
+    if not secrets.compare_digest(given.encode(), expected.encode()):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "a valid API key is required", headers={"WWW-Authenticate": "Bearer"}
+        )
 
-    @router.get("/chats/{chat_id}/export")
-    def export_chat(request: Request, chat_id: str, format: Format = Query("markdown")) -> Response:  # noqa: A002
-        """Download a chat as Markdown or JSON."""
+
+def transcript(meta: dict[str, str], messages: list[dict], chat_id: str | None) -> Transcript:
+    return Transcript(
+        id=chat_id,
+        title=meta.get("title", ""),
+        task=meta.get("task", DEFAULT_TASK),
+        level=meta.get("level", DEFAULT_LEVEL),
+        created=float(meta.get("created", 0)),
+        updated=float(meta.get("updated", 0)),
+        messages=[Message(**{k: m[k] for k in ("role", "content", "stopped", "at") if k in m}) for m in messages],
+    )
+
+
+def download(meta: dict[str, str], messages: list[dict], fmt: Format) -> Response:
+    return Response(
+        export.render(meta, messages, fmt),
+        media_type=export.FORMATS[fmt][1],
+        headers={"Content-Disposition": f'attachment; filename="{export.filename(meta, fmt)}"'},
+    )
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["chats"], dependencies=[Depends(require_api_key)], responses=ERRORS)
+
+    @router.post("/chats", status_code=201, response_model=ChatSummary)
+    def create_chat(request: Request, body: NewChat, owner: OptionalOwner = None) -> ChatSummary:
+        """Start a chat; with an owner token it also goes into that owner's list."""
         service = service_of(request)
         try:
-            return download(service.info(chat_id), service.history(chat_id), format)
+            chat_id = service.new_chat(body.task, body.level, owner=owner)
+            return summary(chat_id, service.info(chat_id))
         except ChatError as exc:
             raise http_error(exc) from None
 
-    @router.get("/shared/{token}/export")
-    def export_shared(request: Request, token: str, format: Format = Query("markdown")) -> Response:  # noqa: A002
-        """Download a shared (read-only) chat as Markdown or JSON."""
+    @router.get("/chats", response_model=list[ChatSummary])
+    def list_chats(request: Request, owner: Owner) -> list[ChatSummary]:
+        """The owner's chats, most recently used first."""
         try:
-            meta, messages = service_of(request).shared(token)
-            return download(meta, messages, format)
+            return [summary(c["id"], c) for c in service_of(request).list_chats(owner)]
         except ChatError as exc:
             raise http_error(exc) from None
+
+    @router.get("/chats/{chat_id}", response_model=Transcript)
+    def get_chat(request: Request, chat_id: str) -> Transcript:
+        """A chat's transcript, oldest message first."""
+        service = service_of(request)
+        try:
+            return transcript(service.info(chat_id), service.history(chat_id), chat_id)
+        except ChatError as exc:
+            raise http_error(exc) from None
+
+    @router.delete("/chats/{chat_id}", status_code=204, responses={403: {"model": ErrorBody}})
+    def delete_chat(request: Request, chat_id: str, owner: Owner) -> Response:
+        """Delete a chat from the owner's list, for good."""
+        try:
+            service_of(request).delete(chat_id, owner)
+        except ChatError as exc:
+            raise http_error(exc) from None
+        return Response(status_code=204)
+
+    @router.get("/chats/{chat_id}/export", response_class=Response)
+    def export_chat(request: Request, chat_id: str, format: Format = Query("markdown")) -> Response:  # noqa: A002
+        """Download a chat as Markdown or JSON."""
+        return chat_download(request, chat_id, format)
+
+    @router.get("/shared/{token}", response_model=Transcript)
+    def get_shared(request: Request, token: str) -> Transcript:
+        """A chat shared read-only, by its share token."""
+        try:
+            meta, messages = service_of(request).shared(token)
+        except ChatError as exc:
+            raise http_error(exc) from None
+        return transcript(meta, messages, None)
+
+    return router
+
+
+def summary(chat_id: str, meta: dict[str, str]) -> ChatSummary:
+    return ChatSummary(
+        id=chat_id,
+        title=meta.get("title") or "",
+        task=meta.get("task", DEFAULT_TASK),
+        level=meta.get("level", DEFAULT_LEVEL),
+        created=float(meta.get("created") or 0),
+        updated=float(meta.get("updated") or 0),
+    )
+
+
+def chat_download(request: Request, chat_id: str, fmt: Format) -> Response:
+    service = service_of(request)
+    try:
+        return download(service.info(chat_id), service.history(chat_id), fmt)
+    except ChatError as exc:
+        raise http_error(exc) from None
+
+
+def build_download_router() -> APIRouter:
+    """The page's download links: a chat id or share token is the key, as it is in the page itself."""
+    router = APIRouter(prefix="/download", tags=["page"], include_in_schema=False)
+
+    @router.get("/chats/{chat_id}")
+    def download_chat(request: Request, chat_id: str, format: Format = Query("markdown")) -> Response:  # noqa: A002
+        return chat_download(request, chat_id, format)
+
+    @router.get("/shared/{token}")
+    def download_shared(request: Request, token: str, format: Format = Query("markdown")) -> Response:  # noqa: A002
+        try:
+            meta, messages = service_of(request).shared(token)
+        except ChatError as exc:
+            raise http_error(exc) from None
+        return download(meta, messages, format)
 
     return router

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import metrics
 from .engine import Engine, EngineError, GenerationParams, GenerationStats
 from .prompts import DEFAULT_LEVEL, DEFAULT_TASK, LEVELS, TASKS, system_prompt
 from .settings import Settings
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 # Room kept for the answer when even the newest message barely fits the window.
 MIN_ANSWER_TOKENS = 64
 TITLE_CHARS = 60
+MAX_STOPS = 4
+# A stateless (OpenAI-style) request carries its whole conversation; beyond this it is refused.
+MAX_CONVERSATION_CHARS = 400_000
 
 
 class ChatError(RuntimeError):
@@ -67,6 +71,7 @@ class TurnOptions:
     temperature: float | None = None
     top_p: float | None = None
     max_new_tokens: int | None = None
+    stop: tuple[str, ...] = ()
 
 
 def _check_choice(value: str | None, allowed: tuple[str, ...], what: str) -> None:
@@ -161,7 +166,9 @@ class ChatService:
             raise InvalidInput("top_p must be greater than 0 and at most 1")
         if not 1 <= max_tokens <= s.max_new_tokens_limit:
             raise InvalidInput(f"max new tokens must be between 1 and {s.max_new_tokens_limit}")
-        return GenerationParams(max_tokens=int(max_tokens), temperature=float(temperature), top_p=float(top_p))
+        if len(options.stop) > MAX_STOPS or any(not 0 < len(stop) <= 100 for stop in options.stop):
+            raise InvalidInput(f"give at most {MAX_STOPS} stop sequences of 1 to 100 characters")
+        return GenerationParams(int(max_tokens), float(temperature), float(top_p), tuple(options.stop))
 
     def fit_prompt(
         self, system: str, history: list[dict[str, Any]], message: str, max_tokens: int
@@ -214,6 +221,7 @@ class ChatService:
         level = options.level or meta.get("level", DEFAULT_LEVEL)
         prompt, max_tokens, dropped = self.fit_prompt(system_prompt(task, level), history, message, params.max_tokens)
         params = GenerationParams(max_tokens, params.temperature, params.top_p, params.stop)
+        log.debug("turn chat=%s message=%r", chat_id, message)
 
         with storage_errors():
             if (task, level) != (meta.get("task"), meta.get("level")):
@@ -241,6 +249,45 @@ class ChatService:
             saved.set()
             if self._saving.get(chat_id) is saved:
                 del self._saving[chat_id]
+        yield Reply(text, done=True, stats=record)
+
+    def complete(self, messages: list[dict[str, str]], options: TurnOptions = TurnOptions()) -> Iterator[Reply]:
+        """A turn that stores nothing (OpenAI-style): the caller sends the whole conversation each time.
+
+        System messages replace ChMOCoder's own system prompt; the newest message must be the user's.
+        """
+        if not messages or messages[-1].get("role") != "user":
+            raise InvalidInput("the last message must be the user's")
+        if sum(len(m.get("content") or "") for m in messages) > MAX_CONVERSATION_CHARS:
+            raise InvalidInput(f"the conversation is longer than {MAX_CONVERSATION_CHARS:,} characters")
+        message = self.validate_message(messages[-1].get("content"))
+        _check_choice(options.task, TASKS, "task")
+        _check_choice(options.level, LEVELS, "level")
+        params = self.generation_params(options)
+        system = "\n\n".join(m["content"] for m in messages if m["role"] == "system" and m.get("content")) or (
+            system_prompt(options.task or DEFAULT_TASK, options.level or DEFAULT_LEVEL)
+        )
+        history = [m for m in messages[:-1] if m["role"] in ("user", "assistant")]
+        prompt, max_tokens, dropped = self.fit_prompt(system, history, message, params.max_tokens)
+        params = GenerationParams(max_tokens, params.temperature, params.top_p, params.stop)
+        stats = GenerationStats()
+        text = ""
+        outcome = "stopped"
+        try:
+            for piece in self.engine.generate(prompt, params, stats):
+                text += piece
+                yield Reply(text)
+            outcome = "done"
+        except EngineError as exc:
+            outcome = "error"
+            raise ChatError(str(exc)) from exc
+        finally:
+            record = stats.as_dict() | {"dropped_messages": dropped}
+            metrics.observe_turn(outcome, record)
+            log.info(
+                "completion prompt_tokens=%d tokens=%d ttft_s=%s tok_s=%s outcome=%s",
+                stats.prompt_tokens, stats.completion_tokens, record["ttft_s"], record["tokens_per_s"], outcome,
+            )
         yield Reply(text, done=True, stats=record)
 
     def regenerate(self, chat_id: str, options: TurnOptions = TurnOptions()) -> Iterator[Reply]:
@@ -331,6 +378,7 @@ class ChatService:
         error: str | None = None,
     ) -> dict[str, Any]:
         record = stats.as_dict() | {"dropped_messages": dropped}
+        metrics.observe_turn("error" if error else "stopped" if stopped else "done", record)
         entry: dict[str, Any] = {
             "role": "assistant", "content": text, "at": time.time(), "task": task, "level": level, "stats": record,
         }

@@ -21,17 +21,18 @@ MODEL_QUEUE = "model"  # one concurrency group for everything that runs the mode
 def add_api(service: ChatService) -> None:
     """Named endpoints for gradio_client. New optional parameters go after the existing ones."""
 
-    def new_chat(task: str = DEFAULT_TASK, level: str = DEFAULT_LEVEL) -> str:
+    def new_chat(task: str = DEFAULT_TASK, level: str = DEFAULT_LEVEL, owner: str | None = None) -> str:
         """Start a chat and return its id.
 
         Args:
             task: what you want: "write" (write code), "debug" (find and fix a bug), "explain", or "review".
             level: the reader's level: "beginner", "intermediate" or "expert".
+            owner: optional owner token (32-64 random URL-safe characters you keep) to list the chat in /list_chats.
         Returns:
             The new chat's id; pass it to /chat and /history. Chats expire after a day without use.
         """
         try:
-            return service.new_chat(task, level)
+            return service.new_chat(task, level, owner=owner)
         except ChatError as exc:
             raise gr.Error(str(exc)) from None
 
@@ -81,6 +82,36 @@ def add_api(service: ChatService) -> None:
             for m in messages
         ]
 
+    def list_chats(owner: str) -> list[dict[str, Any]]:
+        """The chats of an owner token, most recently used first.
+
+        Args:
+            owner: the owner token given to /new_chat.
+        Returns:
+            A list of {"id", "title", "task", "level", "created", "updated"}; expired chats are left out.
+        """
+        try:
+            return service.list_chats(owner)
+        except ChatError as exc:
+            raise gr.Error(str(exc)) from None
+
+    def delete_chat(chat_id: str, owner: str) -> bool:
+        """Delete one of an owner's chats for good.
+
+        Args:
+            chat_id: the chat to delete.
+            owner: the owner token whose list holds the chat.
+        Returns:
+            True once the chat is deleted.
+        """
+        try:
+            service.delete(chat_id, owner)
+        except ChatError as exc:
+            raise gr.Error(str(exc)) from None
+        return True
+
     gr.api(new_chat, api_name="new_chat")
+    gr.api(list_chats, api_name="list_chats")
+    gr.api(delete_chat, api_name="delete_chat")
     gr.api(chat, api_name="chat", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
     gr.api(history, api_name="history")

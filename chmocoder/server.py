@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import gradio as gr
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from . import __version__
-from .api import build_router
+from .api import build_download_router, build_router
 from .chat import ChatService
 from .engine import Engine
+from .metrics import REQUESTS, watch_queue
 from .model_files import resolve_model
+from .openai_api import build_openai_router
 from .redis_server import EmbeddedRedis
 from .settings import Settings
 from .store import ChatStore, StoreError
@@ -59,9 +62,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"status": "ready", "model": engine.name})
 
     app.include_router(build_router())
+    app.include_router(build_download_router())
+    app.include_router(build_openai_router(service, settings.model, settings.queue_max_size))
+
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    def metrics_endpoint() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        path = request.url.path.removeprefix(settings.root_path)
+        surface = next((s for s in ("/api", "/v1", "/download", "/gradio_api") if path.startswith(s)), "other")
+        REQUESTS.labels(surface.strip("/") or "other", f"{response.status_code // 100}xx").inc()
+        return response
 
     demo = build_ui(service, settings)
     demo.queue(max_size=settings.queue_max_size, default_concurrency_limit=1)
+    watch_queue(lambda: len(getattr(demo, "_queue", None) or ()))
     return gr.mount_gradio_app(
         app,
         demo,

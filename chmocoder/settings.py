@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     chat_ttl_seconds: int = Field(ge=60, description="Chats expire this long after their last write.")
 
     queue_max_size: int = Field(ge=1, description="Requests waiting in the queue beyond this are refused.")
+    api_key: str = Field(description="When set, /api and /v1 require it as 'Authorization: Bearer <key>'.")
 
     host: str = Field(description="Interface to listen on.")
     port: int = Field(ge=1, le=65535, description="Port to listen on (PORT and GRADIO_SERVER_PORT also work).")
@@ -53,6 +54,12 @@ class Settings(BaseSettings):
         """Relative paths mean 'inside the project', whatever the working directory is."""
         value = value.expanduser()
         return value if value.is_absolute() else PROJECT_ROOT / value
+
+    @model_validator(mode="after")
+    def _answer_limits(self) -> Settings:
+        if self.max_new_tokens > self.max_new_tokens_limit:
+            raise ValueError("max_new_tokens must not exceed max_new_tokens_limit")
+        return self
 
     @property
     def threads(self) -> int:

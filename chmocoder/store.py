@@ -26,6 +26,8 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from .metrics import REDIS_ERRORS
+
 PREFIX = "chmocoder:chat:"
 SHARE_PREFIX = "chmocoder:share:"
 OWNER_PREFIX = "chmocoder:owner:"
@@ -131,13 +133,16 @@ class ChatStore:
 
     @contextmanager
     def _redis(self) -> Iterator[None]:
+        """Count Redis failures and turn them into a message a user can act on."""
         try:
             yield
         except (redis.ConnectionError, redis.TimeoutError) as exc:
+            REDIS_ERRORS.inc()
             raise StoreUnavailable(
                 "chat storage (Redis) is unreachable right now; nothing was saved, try again shortly"
             ) from exc
         except redis.RedisError as exc:
+            REDIS_ERRORS.inc()
             raise StoreUnavailable(f"chat storage (Redis) failed: {type(exc).__name__}") from exc
 
     def _call(self, fn: Callable[[], T]) -> T:

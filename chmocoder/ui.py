@@ -101,13 +101,13 @@ def header_line(meta: dict[str, str] | None) -> str:
     return f"**{title}** · {task} · {level}"
 
 
-def export_links(prefix: str) -> str:
+def export_links(url: str) -> str:
     """Plain links to the REST export, relative so they work under any root path."""
-    if not prefix:
+    if not url:
         return ""
     return (
-        f'Download: <a href="{prefix}/export?format=markdown" download>Markdown</a> · '
-        f'<a href="{prefix}/export?format=json" download>JSON</a>'
+        f'Download: <a href="{url}?format=markdown" download>Markdown</a> · '
+        f'<a href="{url}?format=json" download>JSON</a>'
     )
 
 
@@ -178,7 +178,7 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
             temperature = gr.Slider(0.0, 2.0, value=settings.temperature, step=0.05, label="Temperature")
             top_p = gr.Slider(0.05, 1.0, value=settings.top_p, step=0.05, label="Top-p")
             max_tokens = gr.Slider(
-                16, settings.max_new_tokens_limit, value=settings.max_new_tokens, step=16, label="Max new tokens"
+                1, settings.max_new_tokens_limit, value=settings.max_new_tokens, step=1, label="Max new tokens"
             )
 
         chat_view = [chat_id, chatbot, task, level, header, chat_list, title_box, downloads, browser, share_link]
@@ -200,7 +200,7 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
                 header: header_line(meta),
                 chat_list: gr.update(choices=chat_choices(chats), value=current or None),
                 title_box: (meta or {}).get("title", ""),
-                downloads: export_links(f"api/chats/{current}" if current else ""),
+                downloads: export_links(f"download/chats/{current}" if current else ""),
                 browser: {"owner": me, "chat": current},
                 share_link: "",
                 notice: notice_text,
@@ -231,7 +231,7 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
                 return {notice: f"*{exc}*", composer: hide, chatbot: hide, options_row: hide, settings_panel: hide}
             return {
                 readonly: f"{header_line(meta)} — a shared chat, read-only. "
-                + export_links(f"api/shared/{token}"),
+                + export_links(f"download/shared/{token}"),
                 shared_view: gr.update(value=to_chatbot(history), visible=True),
                 chatbot: hide,
                 composer: hide,
@@ -405,7 +405,7 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
         for trigger in (rename.click, title_box.submit):
             trigger(rename_chat, [chat_id, owner, title_box], turn_outputs, queue=False, api_visibility="private")
 
-        def delete_chat(current: str, me: str) -> dict[Any, Any]:
+        def delete_open_chat(current: str, me: str) -> dict[Any, Any]:
             try:
                 service.delete(current, me)
             except ChatError as exc:
@@ -414,7 +414,7 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
             return view("", me, "*Chat deleted.*") | {stats: ""}
 
         delete.click(
-            delete_chat, [chat_id, owner], turn_outputs, queue=False, api_visibility="private",
+            delete_open_chat, [chat_id, owner], turn_outputs, queue=False, api_visibility="private",
             js="(c, o) => { if (!confirm('Delete this chat for good?')) throw new Error('cancelled'); return [c, o]; }",
         )
 

@@ -1,0 +1,253 @@
+"""OpenAI-compatible /v1/chat/completions and /v1/models, for editors, scripts and the `openai` package.
+
+Without a chat id the request is stateless: the client sends the whole conversation. With one
+(header X-ChMOCoder-Chat or body field chat_id) only the newest user message is taken, answered
+with the stored history, and saved, so a chat can move between the page, gradio_client and /v1;
+the id "new" starts a stored chat, whose id comes back in the X-ChMOCoder-Chat response header.
+Generation takes the same engine lock as the page, so the model never runs two at once; a client
+that disconnects mid-stream closes the stream, which stops the model at the next token.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from contextlib import closing
+from typing import Annotated, Any, Literal
+
+import anyio
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from .api import require_api_key
+from .chat import ChatError, ChatService, Forbidden, InvalidInput, Reply, TurnOptions, UnknownChat
+
+CHAT_HEADER = "X-ChMOCoder-Chat"
+
+
+class TextPart(BaseModel):
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ChatMessage(BaseModel):
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[TextPart] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(part.text for part in self.content)
+        return self.content or ""
+
+
+class ChatCompletionRequest(BaseModel):
+    """The OpenAI request body; fields ChMOCoder does not use are accepted and ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str | None = None
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    stop: str | list[str] | None = None
+    n: int | None = Field(1, ge=1, le=1, description="Only one choice is supported.")
+    chat_id: str | None = Field(None, description="Attach the request to a stored ChMOCoder chat.")
+
+    def options(self) -> TurnOptions:
+        stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
+        return TurnOptions(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_new_tokens=self.max_completion_tokens or self.max_tokens,
+            stop=tuple(stops),
+        )
+
+
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str
+    code: int
+
+
+class OpenAIError(BaseModel):
+    error: OpenAIErrorDetail
+
+
+OPENAI_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": OpenAIError, "description": why}
+    for code, why in (
+        (400, "Invalid request, e.g. an empty or oversized message"),
+        (401, "API key missing or wrong (when CHMOCODER_API_KEY is set)"),
+        (404, "Unknown or expired chat id"),
+        (429, "Too many requests waiting for the model"),
+        (503, "Chat storage unreachable"),
+    )
+}
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "chmocoder"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+def openai_error(exc: ChatError | str, code: int | None = None) -> JSONResponse:
+    status = code or {UnknownChat: 404, Forbidden: 403, InvalidInput: 400}.get(type(exc), 503)
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return JSONResponse({"error": {"message": str(exc), "type": kind, "code": status}}, status_code=status)
+
+
+class Admission:
+    """Bounds how many /v1 requests may wait for the model, like the page's queue does."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.waiting = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> bool:
+        with self._lock:
+            if self.waiting >= self.limit:
+                return False
+            self.waiting += 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self.waiting -= 1
+
+
+def build_openai_router(service: ChatService, model_id: str, queue_limit: int) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(require_api_key)])
+    admission = Admission(queue_limit)
+    created = int(time.time())
+
+    @router.get("/models", response_model=ModelList)
+    def list_models() -> ModelList:
+        """The one model this server runs."""
+        return ModelList(data=[ModelCard(id=model_id, created=created)])
+
+    @router.post(
+        "/chat/completions",
+        response_model=None,
+        responses={
+            200: {"description": "A chat.completion, or chat.completion.chunk events when streaming",
+                  "content": {"application/json": {}, "text/event-stream": {}}},
+            **OPENAI_ERRORS,
+        },
+    )
+    async def chat_completions(
+        request: Request,
+        body: ChatCompletionRequest,
+        chat_header: Annotated[str | None, Header(alias=CHAT_HEADER)] = None,
+    ) -> Any:
+        """Create a chat completion, streamed (server-sent events) or not."""
+        chat_id = body.chat_id or chat_header
+        try:
+            if chat_id:
+                last = body.messages[-1]
+                if last.role != "user":
+                    raise InvalidInput("the last message must be the user's")
+                if chat_id == "new":
+                    chat_id = service.new_chat()
+                replies = service.send(chat_id, last.text(), body.options())
+            else:
+                messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+                            for m in body.messages]
+                replies = service.complete(messages, body.options())
+        except ChatError as exc:
+            return openai_error(exc)
+        if not admission.enter():
+            replies.close()
+            return openai_error("the server is busy; try again shortly", 429)
+        completion_id = f"chatcmpl-{secrets.token_hex(12)}"
+        headers = {CHAT_HEADER: chat_id} if chat_id else {}
+        if body.stream:
+            return StreamingResponse(
+                sse(replies, completion_id, model_id, admission), media_type="text/event-stream", headers=headers
+            )
+        try:
+            final = await anyio.to_thread.run_sync(last_reply, replies)
+        except ChatError as exc:
+            return openai_error(exc)
+        finally:
+            admission.leave()
+        return JSONResponse(completion(final, completion_id, model_id), headers=headers)
+
+    return router
+
+
+def last_reply(replies: Iterator[Reply]) -> Reply:
+    """Run a turn to the end; the last reply is the whole answer with its stats."""
+    with closing(replies):
+        last = deque(replies, maxlen=1)
+    return last[0] if last else Reply("", done=True)
+
+
+def usage(stats: dict[str, Any]) -> dict[str, int]:
+    prompt, answer = int(stats.get("prompt_tokens") or 0), int(stats.get("completion_tokens") or 0)
+    return {"prompt_tokens": prompt, "completion_tokens": answer, "total_tokens": prompt + answer}
+
+
+def completion(reply: Reply, completion_id: str, model_id: str) -> dict[str, Any]:
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model_id,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": reply.text},
+                "finish_reason": reply.stats.get("finish_reason") or "stop",
+            }
+        ],
+        "usage": usage(reply.stats),
+    }
+
+
+def chunk(completion_id: str, model_id: str, delta: dict[str, str], finish: str | None = None, **extra: Any) -> str:
+    body = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model_id,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
+    }
+    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+
+async def sse(replies: Iterator[Reply], completion_id: str, model_id: str, admission: Admission) -> AsyncIterator[str]:
+    """Server-sent events from the chat service's replies. Cancellation (a client that went away)
+    lands here between tokens; closing `replies` then stops the model and frees it."""
+    sent = ""
+    try:
+        yield chunk(completion_id, model_id, {"role": "assistant", "content": ""})
+        while (reply := await anyio.to_thread.run_sync(next, replies, None)) is not None:
+            if len(reply.text) > len(sent):
+                yield chunk(completion_id, model_id, {"content": reply.text[len(sent):]})
+                sent = reply.text
+            if reply.done:
+                finish = reply.stats.get("finish_reason") or "stop"
+                yield chunk(completion_id, model_id, {}, finish, usage=usage(reply.stats))
+        yield "data: [DONE]\n\n"
+    except ChatError as exc:
+        yield f"data: {json.dumps({'error': {'message': str(exc), 'type': 'server_error'}})}\n\n"
+    finally:
+        await anyio.to_thread.run_sync(replies.close)
+        admission.leave()

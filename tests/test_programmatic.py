@@ -1,0 +1,216 @@
+"""Scripts, editors and operators: the openai package, gradio_client, REST, API keys, health and metrics."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+from openai import APIStatusError, AuthenticationError, OpenAI
+
+from chmocoder.redis_server import EmbeddedRedis, free_port
+
+from .conftest import TEST_MODEL, LiveServer
+
+
+@pytest.fixture(scope="module")
+def ai(live: LiveServer) -> OpenAI:
+    return OpenAI(base_url=live.url + "v1", api_key="unused", max_retries=0)
+
+
+def metric(live: LiveServer, name: str) -> float:
+    for line in httpx.get(live.url + "metrics").text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_openai_models(ai: OpenAI) -> None:
+    assert [m.id for m in ai.models.list().data] == [TEST_MODEL]
+
+
+def test_openai_completion_honours_max_tokens_and_stop(ai: OpenAI) -> None:
+    messages = [{"role": "user", "content": "Write a Python function that adds two numbers."}]
+    short = ai.chat.completions.create(model=TEST_MODEL, messages=messages, max_tokens=5, temperature=0)
+    assert short.choices[0].finish_reason == "length"
+    assert short.usage is not None and short.usage.completion_tokens == 5
+    cut = ai.chat.completions.create(model=TEST_MODEL, messages=messages, max_tokens=60, temperature=0, stop=["\n"])
+    assert cut.choices[0].message.content and "\n" not in cut.choices[0].message.content
+    full = ai.chat.completions.create(model=TEST_MODEL, messages=messages, max_tokens=60, temperature=0, top_p=0.5)
+    assert "\n" in (full.choices[0].message.content or "")
+
+
+def test_openai_streaming(ai: OpenAI) -> None:
+    stream = ai.chat.completions.create(
+        model=TEST_MODEL,
+        messages=[
+            {"role": "system", "content": "You answer in one sentence."},
+            {"role": "user", "content": "What is Python?"},
+        ],
+        max_tokens=40,
+        temperature=0,
+        stream=True,
+    )
+    chunks = list(stream)
+    pieces = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert len(pieces) >= 5 and "".join(pieces).strip()
+    assert chunks[-1].choices[0].finish_reason in {"stop", "length"}
+
+
+def test_openai_errors_are_openai_shaped(ai: OpenAI) -> None:
+    with pytest.raises(APIStatusError) as refused:
+        ai.chat.completions.create(model=TEST_MODEL, messages=[{"role": "user", "content": "  "}])
+    assert refused.value.status_code == 400 and "empty" in refused.value.message
+    with pytest.raises(APIStatusError) as unknown:
+        ai.chat.completions.create(
+            model=TEST_MODEL, messages=[{"role": "user", "content": "hi"}], extra_headers={"X-ChMOCoder-Chat": "A" * 32}
+        )
+    assert unknown.value.status_code == 404
+    with pytest.raises(APIStatusError) as bad:
+        ai.chat.completions.create(model=TEST_MODEL, messages=[{"role": "user", "content": "hi"}], temperature=9)
+    assert bad.value.status_code == 422
+
+
+def test_a_chat_moves_from_v1_to_gradio_client_to_rest(ai: OpenAI, live: LiveServer) -> None:
+    raw = ai.chat.completions.with_raw_response.create(
+        model=TEST_MODEL,
+        messages=[{"role": "user", "content": "Started in an editor: what is a list?"}],
+        extra_headers={"X-ChMOCoder-Chat": "new"},
+        max_tokens=30,
+    )
+    chat_id = raw.headers["X-ChMOCoder-Chat"]
+    first = raw.parse().choices[0].message.content
+    client = Client(live.url, verbose=False)
+    second = client.submit(chat_id, "Continued from Python: and a tuple?", api_name="/chat").result()
+    transcript = httpx.get(f"{live.url}api/chats/{chat_id}").json()
+    assert [(m["role"], m["content"]) for m in transcript["messages"]] == [
+        ("user", "Started in an editor: what is a list?"),
+        ("assistant", first),
+        ("user", "Continued from Python: and a tuple?"),
+        ("assistant", second),
+    ]
+
+
+def test_a_client_that_disconnects_frees_the_model(ai: OpenAI, live: LiveServer) -> None:
+    stopped_before = metric(live, 'chmocoder_turns_total{outcome="stopped"}')
+    stream = ai.chat.completions.create(
+        model=TEST_MODEL,
+        messages=[{"role": "user", "content": "Write a very long essay about the history of computing."}],
+        max_tokens=3000,
+        stream=True,
+    )
+    for n, _ in enumerate(stream):
+        if n == 5:
+            break
+    stream.close()
+    deadline = time.monotonic() + 20
+    while metric(live, 'chmocoder_turns_total{outcome="stopped"}') == stopped_before:
+        assert time.monotonic() < deadline, "the generation should stop when the client goes away"
+        time.sleep(0.1)
+    started = time.monotonic()
+    ai.chat.completions.create(model=TEST_MODEL, messages=[{"role": "user", "content": "Say hi."}], max_tokens=10)
+    assert time.monotonic() - started < 10
+
+
+def test_every_gradio_client_endpoint(live: LiveServer) -> None:
+    client = Client(live.url, verbose=False)
+    me, other = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    chat_id = client.predict("explain", "beginner", me, api_name="/new_chat")
+    answer = client.submit(chat_id, "What does `len` do?", api_name="/chat").result()
+    assert client.predict(chat_id, api_name="/history")[-1] == {"role": "assistant", "content": answer}
+    listed = client.predict(me, api_name="/list_chats")
+    assert [c["id"] for c in listed] == [chat_id] and listed[0]["title"] == "What does `len` do?"
+    assert client.predict(other, api_name="/list_chats") == []
+    with pytest.raises(AppError, match="not in your list"):
+        client.predict(chat_id, other, api_name="/delete_chat")
+    assert client.predict(chat_id, me, api_name="/delete_chat") is True
+    with pytest.raises(AppError, match="unknown chat id"):
+        client.predict(chat_id, api_name="/history")
+
+
+def test_rest_api(live: LiveServer) -> None:
+    api = live.url + "api"
+    me, other = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    created = httpx.post(f"{api}/chats", json={"task": "debug", "level": "expert"}, headers={"X-ChMOCoder-Owner": me})
+    assert created.status_code == 201
+    chat_id = created.json()["id"]
+    Client(live.url, verbose=False).submit(chat_id, "Why is 0.1 + 0.2 != 0.3?", api_name="/chat").result()
+    chat = httpx.get(f"{api}/chats/{chat_id}").json()
+    assert chat["task"] == "debug" and [m["role"] for m in chat["messages"]] == ["user", "assistant"]
+    assert [c["id"] for c in httpx.get(f"{api}/chats", headers={"X-ChMOCoder-Owner": me}).json()] == [chat_id]
+    markdown = httpx.get(f"{api}/chats/{chat_id}/export", params={"format": "markdown"})
+    assert markdown.headers["content-type"].startswith("text/markdown") and "0.1 + 0.2" in markdown.text
+    assert httpx.get(f"{api}/chats/{chat_id}/export", params={"format": "json"}).json()["task"] == "debug"
+
+    assert httpx.get(f"{api}/chats/{'A' * 32}").status_code == 404
+    assert httpx.get(f"{api}/chats/{'A' * 32}").json() == {"detail": "unknown chat id (it may have expired)"}
+    forbidden = httpx.delete(f"{api}/chats/{chat_id}", headers={"X-ChMOCoder-Owner": other})
+    assert forbidden.status_code == 403 and "not in your list" in forbidden.json()["detail"]
+    assert httpx.post(f"{api}/chats", json={"task": "hack"}).status_code == 422
+    broken = httpx.post(f"{api}/chats", content=b"{not json", headers={"content-type": "application/json"})
+    assert broken.status_code == 422 and "detail" in broken.json()
+    assert httpx.get(f"{api}/chats").status_code == 422, "listing needs an owner token"
+    assert httpx.delete(f"{api}/chats/{chat_id}", headers={"X-ChMOCoder-Owner": me}).status_code == 204
+    assert httpx.get(f"{api}/chats/{chat_id}").status_code == 404
+
+
+def test_openapi_describes_the_api(live: LiveServer) -> None:
+    spec = httpx.get(live.url + "openapi.json").json()
+    assert {"/api/chats", "/api/chats/{chat_id}", "/api/chats/{chat_id}/export", "/v1/chat/completions",
+            "/v1/models", "/healthz", "/readyz", "/metrics"} <= set(spec["paths"])
+    assert {"Transcript", "ChatSummary", "Message", "ChatCompletionRequest"} <= set(spec["components"]["schemas"])
+
+
+def test_health_metrics_and_logs(live: LiveServer) -> None:
+    assert httpx.get(live.url + "healthz").json() == {"status": "ok"}
+    assert httpx.get(live.url + "readyz").json()["status"] == "ready"
+    marker = f"secret-{secrets.token_hex(8)}"
+    client = Client(live.url, verbose=False)
+    chat_id = client.predict("write", "beginner", api_name="/new_chat")
+    client.submit(chat_id, f"Print the string {marker}", api_name="/chat").result()
+    text = httpx.get(live.url + "metrics").text
+    for name in (
+        "chmocoder_http_requests_total",
+        "chmocoder_queue_depth",
+        "chmocoder_tokens_generated_total",
+        "chmocoder_time_to_first_token_seconds_bucket",
+        "chmocoder_tokens_per_second_bucket",
+        "chmocoder_redis_errors_total",
+    ):
+        assert name in text
+    assert metric(live, "chmocoder_tokens_generated_total") > 0
+    log = live.log()
+    assert f"chat={chat_id}" in log and "ttft_s=" in log
+    assert marker not in log, "message text never goes to the logs at INFO level"
+
+
+def test_api_key_guards_api_and_v1_but_not_the_page(start_server: Callable[..., LiveServer], redis_server) -> None:
+    server = start_server(redis_server.url, api_key="sekret-key")
+    assert httpx.get(server.url + "api/chats/" + "A" * 32).status_code == 401
+    with_key = httpx.get(server.url + "api/chats/" + "A" * 32, headers={"Authorization": "Bearer sekret-key"})
+    assert with_key.status_code == 404
+    with pytest.raises(AuthenticationError):
+        OpenAI(base_url=server.url + "v1", api_key="wrong", max_retries=0).models.list()
+    assert OpenAI(base_url=server.url + "v1", api_key="sekret-key").models.list().data
+    assert httpx.get(server.url).status_code == 200
+    client = Client(server.url, verbose=False)
+    chat_id = client.predict("write", "beginner", api_name="/new_chat")
+    assert httpx.get(f"{server.url}download/chats/{chat_id}").status_code == 200, "the page's downloads need no key"
+
+
+def test_readyz_reports_redis_down(start_server: Callable[..., LiveServer], tmp_path) -> None:
+    redis = EmbeddedRedis(tmp_path, port=free_port()).start()
+    server = start_server(redis.url)
+    assert httpx.get(server.url + "readyz").status_code == 200
+    redis.stop()
+    response = httpx.get(server.url + "readyz", timeout=10)
+    assert response.status_code == 503 and "unreachable" in response.json()["reason"]
+    assert httpx.get(server.url + "healthz").status_code == 200
+    client = Client(server.url, verbose=False)
+    with pytest.raises(AppError, match="unreachable"):
+        client.predict("write", "beginner", api_name="/new_chat")
+    assert metric(server, "chmocoder_redis_errors_total") >= 1
