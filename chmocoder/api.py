@@ -8,7 +8,7 @@ every error body is JSON ({"detail": "..."}). The page's own download links live
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, Field
@@ -175,7 +175,7 @@ def build_router() -> APIRouter:
     return router
 
 
-def summary(chat_id: str, meta: dict[str, str]) -> ChatSummary:
+def summary(chat_id: str, meta: dict[str, Any]) -> ChatSummary:
     return ChatSummary(
         id=chat_id,
         title=meta.get("title") or "",

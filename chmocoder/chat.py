@@ -323,7 +323,7 @@ class ChatService:
             self.store.adopt(owner, chat_id)
         return meta
 
-    def list_chats(self, owner: str) -> list[dict[str, str]]:
+    def list_chats(self, owner: str) -> list[dict[str, Any]]:
         _check_owner(owner)
         with storage_errors():
             return self.store.owned_chats(owner)

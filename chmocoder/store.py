@@ -243,7 +243,7 @@ class ChatStore:
     def forget(self, owner: str, chat_id: str) -> None:
         self._call(lambda: self.client.srem(owner_key(owner), chat_id))
 
-    def owned_chats(self, owner: str) -> list[dict[str, str]]:
+    def owned_chats(self, owner: str) -> list[dict[str, Any]]:
         """The owner's chats, most recently used first; expired ones are dropped from the list."""
         key = owner_key(owner)
         with self._redis():
@@ -258,8 +258,9 @@ class ChatStore:
             if ids:
                 self.client.expire(key, self.ttl)
         chats = [
-            {"id": chat_id, "title": title or "", "task": task, "level": level, "created": created, "updated": updated}
+            {"id": chat_id, "title": title or "", "task": task, "level": level,
+             "created": float(created), "updated": float(updated or created)}
             for chat_id, (title, task, level, created, updated) in zip(ids, rows, strict=True)
             if created is not None
         ]
-        return sorted(chats, key=lambda c: float(c["updated"]), reverse=True)
+        return sorted(chats, key=lambda c: c["updated"], reverse=True)
