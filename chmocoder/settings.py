@@ -14,6 +14,13 @@ from pydantic_settings import (
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Hosting platforms (Hugging Face Spaces, PaaS) say where to listen with variables of their own;
+# they apply when the CHMOCODER_ variable of the same setting is not set.
+PLATFORM_VARIABLES = {
+    "host": ("GRADIO_SERVER_NAME",),
+    "port": ("PORT", "GRADIO_SERVER_PORT"),
+    "root_path": ("GRADIO_ROOT_PATH",),
+}
 DEFAULTS_FILE = PROJECT_ROOT / "configs" / "settings.toml"
 
 
@@ -43,7 +50,7 @@ class Settings(BaseSettings):
     queue_max_size: int = Field(ge=1, description="Requests waiting in the queue beyond this are refused.")
     api_key: str = Field(description="When set, /api and /v1 require it as 'Authorization: Bearer <key>'.")
 
-    host: str = Field(description="Interface to listen on.")
+    host: str = Field(description="Interface to listen on (GRADIO_SERVER_NAME also works).")
     port: int = Field(ge=1, le=65535, description="Port to listen on (PORT and GRADIO_SERVER_PORT also work).")
     root_path: str = Field(description="URL prefix when served behind a proxy under a sub-path.")
     log_level: str = Field(description="Python logging level.")
@@ -54,6 +61,18 @@ class Settings(BaseSettings):
         """Relative paths mean 'inside the project', whatever the working directory is."""
         value = value.expanduser()
         return value if value.is_absolute() else PROJECT_ROOT / value
+
+    @classmethod
+    def from_environment(cls) -> Settings:
+        """The running app's settings: CHMOCODER_* variables, then the platform's, then the defaults."""
+        overrides: dict[str, str] = {}
+        for field, names in PLATFORM_VARIABLES.items():
+            if f"CHMOCODER_{field.upper()}" in os.environ:
+                continue
+            found = next((os.environ[name] for name in names if os.environ.get(name)), None)
+            if found is not None:
+                overrides[field] = found
+        return cls(**overrides)  # type: ignore[arg-type]
 
     @model_validator(mode="after")
     def _answer_limits(self) -> Settings:

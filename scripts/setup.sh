@@ -32,7 +32,7 @@ py=.venv/bin/python
 # llama-cpp-python is compiled here, for this CPU. AMX kernels are left out: they crash in
 # llama_decode on the virtual machines we run on. The wheel is kept per CPU-flag set, outside the
 # work tree, so a fresh clone on the same machine reuses it instead of compiling for 7 minutes.
-llama_version=$(sed -n 's/^llama-cpp-python==//p' requirements-llama.txt)
+llama_version=$(sed -n 's/^llama-cpp-python==//p' requirements.txt)
 if ! $py -c "import importlib.metadata as m, sys; sys.exit(m.version('llama-cpp-python') != '$llama_version')" 2>/dev/null; then
   flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
   cmake_args="-DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
@@ -49,7 +49,7 @@ if ! $py -c "import importlib.metadata as m, sys; sys.exit(m.version('llama-cpp-
     echo "setup: compiling llama-cpp-python $llama_version (about 7 minutes on 2 cores)"
     mkdir -p "$wheels"
     CMAKE_ARGS="$cmake_args" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
-      $py -m pip wheel --quiet --no-cache-dir --no-deps -w "$wheels" -r requirements-llama.txt
+      $py -m pip wheel --quiet --no-cache-dir --no-deps -w "$wheels" "llama-cpp-python==$llama_version"
   fi
   $py -m pip install --quiet --no-deps "$wheels"/llama_cpp_python-*.whl
 fi
