@@ -7,12 +7,13 @@ closed early by Stop or a disconnect, the partial answer marked as stopped).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
 import unicodedata
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ from .engine import Engine, EngineError, GenerationParams, GenerationStats
 from .prompts import DEFAULT_LEVEL, DEFAULT_TASK, LEVELS, TASKS, system_prompt
 from .settings import Settings
 from .store import TOKEN, ChatNotFound, ChatStore, StoreError
+from .streaming import in_background
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +106,7 @@ class ChatService:
         self.settings = settings
         # Turns in progress: set once their answer (whole or partial) is saved.
         self._saving: dict[str, threading.Event] = {}
+        self.interval = settings.stream_interval_ms / 1000
 
     def wait_until_saved(self, chat_id: str, timeout: float = 10.0) -> None:
         """Block until a turn running in this chat has saved its answer (after Stop or a reload)."""
@@ -234,9 +237,11 @@ class ChatService:
         outcome = "stopped"
         saved = self._saving[chat_id] = threading.Event()
         try:
-            for piece in self.engine.generate(prompt, params, stats):
-                text += piece
-                yield Reply(text)
+            tokens = self.engine.generate(prompt, params, stats, cache_key=chat_id)
+            with closing(in_background(tokens, self.interval)) as batches:  # closed first: frees the model
+                for pieces in batches:
+                    text += "".join(pieces)
+                    yield Reply(text)
             outcome = "done"
             record = self._save_answer(chat_id, text, stats, task, level, dropped)
         except EngineError as exc:
@@ -273,10 +278,15 @@ class ChatService:
         stats = GenerationStats()
         text = ""
         outcome = "stopped"
+        # A client resending one conversation keeps the same system prompt and first question.
+        opening = next((m["content"] for m in messages if m["role"] == "user"), "")
+        key = "v1:" + hashlib.sha256(f"{system}\x00{opening}".encode()).hexdigest()[:32]
         try:
-            for piece in self.engine.generate(prompt, params, stats):
-                text += piece
-                yield Reply(text)
+            tokens = self.engine.generate(prompt, params, stats, cache_key=key)
+            with closing(in_background(tokens, self.interval)) as batches:
+                for pieces in batches:
+                    text += "".join(pieces)
+                    yield Reply(text)
             outcome = "done"
         except EngineError as exc:
             outcome = "error"

@@ -8,6 +8,7 @@ closes the stream, which is how Stop and disconnects free the model at the next 
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import threading
 import time
@@ -15,8 +16,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import llama_cpp
+import numpy as np
 from llama_cpp import Llama
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+from .kv_cache import KVCache, common_prefix
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +29,10 @@ CHATML = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+
+
+# Restoring a saved state costs a few milliseconds per 1,000 tokens; reading tokens costs ~20 ms each.
+MIN_RESTORE_GAIN = 8
 
 
 class EngineError(RuntimeError):
@@ -43,6 +52,7 @@ class GenerationStats:
     """Filled in by the engine while it streams; read by the caller when the stream ends."""
 
     prompt_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens whose KV cells were reused instead of evaluated
     completion_tokens: int = 0
     started: float = 0.0
     first_token_at: float | None = None
@@ -64,6 +74,7 @@ class GenerationStats:
     def as_dict(self) -> dict[str, float | int | str | None]:
         return {
             "prompt_tokens": self.prompt_tokens,
+            "cached_tokens": self.cached_tokens,
             "completion_tokens": self.completion_tokens,
             "ttft_s": None if self.ttft_s is None else round(self.ttft_s, 3),
             "tokens_per_s": None if self.tokens_per_s is None else round(self.tokens_per_s, 2),
@@ -72,7 +83,9 @@ class GenerationStats:
 
 
 class Engine:
-    def __init__(self, model_path: Path, n_ctx: int, n_threads: int, n_batch: int = 512) -> None:
+    def __init__(
+        self, model_path: Path, n_ctx: int, n_threads: int, n_batch: int = 512, cache: KVCache | None = None
+    ) -> None:
         started = time.monotonic()
         self.model_path = model_path
         self.llm = Llama(
@@ -81,6 +94,7 @@ class Engine:
             n_batch=n_batch,
             n_threads=n_threads,
             n_threads_batch=n_threads,
+            flash_attn=True,
             verbose=False,
         )
         template = self.llm.metadata.get("tokenizer.chat_template") or CHATML
@@ -94,6 +108,7 @@ class Engine:
         )
         self._stop = tuple({s for s in (self._eos_text, "<|im_end|>") if s and s in template + self._eos_text})
         self._lock = threading.Lock()
+        self.cache = cache
         log.info(
             "model loaded: %s n_ctx=%d threads=%d load_s=%.2f",
             model_path.name, n_ctx, n_threads, time.monotonic() - started,
@@ -118,11 +133,18 @@ class Engine:
         formatted = self._formatter(messages=messages)
         return self.llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True)
 
-    def generate(self, prompt: list[int], params: GenerationParams, stats: GenerationStats) -> Iterator[str]:
-        """Stream the answer's text pieces. Closing the iterator stops the model at the next token."""
+    def generate(
+        self, prompt: list[int], params: GenerationParams, stats: GenerationStats, cache_key: str | None = None
+    ) -> Iterator[str]:
+        """Stream the answer's text pieces. Closing the iterator stops the model at the next token.
+
+        With a `cache_key` (a conversation's name) the KV state is saved under it afterwards, and
+        any turn starts from the saved state that shares the longest prefix with its prompt.
+        """
         with self._lock:
             stats.started = time.monotonic()
             stats.prompt_tokens = len(prompt)
+            stats.cached_tokens = self._restore(prompt)
             stream = self.llm.create_completion(
                 prompt,
                 max_tokens=params.max_tokens,
@@ -148,3 +170,44 @@ class Engine:
                 # an end-of-text token ("stop") is sampled but is not part of the answer.
                 evaluated = max(0, self.llm.n_tokens - len(prompt))
                 stats.completion_tokens = evaluated + (0 if stats.finish_reason == "stop" else 1)
+                if cache_key is not None:
+                    self._save(cache_key)
+
+    def _context_tokens(self) -> np.ndarray:
+        return np.asarray(self.llm.input_ids[: self.llm.n_tokens], dtype=np.int32)
+
+    def _restore(self, prompt: list[int]) -> int:
+        """Load the cached state that best matches `prompt` if it beats what the context holds.
+
+        Returns how many prompt tokens need no evaluation.
+        """
+        wanted = np.asarray(prompt, dtype=np.int32)
+        have = common_prefix(self._context_tokens(), wanted)
+        found = self.cache.best(wanted) if self.cache is not None else None
+        if found is None or found[1] <= have + MIN_RESTORE_GAIN:
+            return have
+        snapshot, reusable = found
+        data = self.cache.load(snapshot) if self.cache is not None else None
+        if data is None:
+            return have
+        ctx = self.llm._ctx.ctx
+        llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(ctx), -1, 0, -1)
+        buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+        if llama_cpp.llama_state_seq_set_data(ctx, buffer, len(data), 0) == 0:
+            log.warning("could not restore a KV state; reading the prompt in full")
+            self.llm.reset()
+            return 0
+        n = len(snapshot.tokens)
+        self.llm.input_ids[:n] = snapshot.tokens
+        self.llm.n_tokens = n
+        self.llm._requires_eval = True  # restored cells have no fresh logits: re-read one token
+        return reusable
+
+    def _save(self, key: str) -> None:
+        if self.cache is None or not self.cache.enabled or self.llm.n_tokens == 0:
+            return
+        ctx = self.llm._ctx.ctx
+        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0)
+        self.cache.put(key, self._context_tokens(), bytes(memoryview(buffer)[:written]))

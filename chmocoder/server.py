@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import gradio as gr
 from fastapi import FastAPI, Request, Response
@@ -15,6 +16,7 @@ from . import __version__
 from .api import build_download_router, build_router
 from .chat import ChatService
 from .engine import Engine
+from .kv_cache import KVCache
 from .metrics import REQUESTS, watch_queue
 from .model_files import resolve_model
 from .openai_api import build_openai_router
@@ -30,7 +32,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build a complete app. Loads the model and connects to (or starts) Redis before returning."""
     settings = settings or Settings()
     model_path = resolve_model(settings.model, settings.models_dir, settings.catalog_file)
-    engine = Engine(model_path, n_ctx=settings.n_ctx, n_threads=settings.threads, n_batch=settings.n_batch)
+    cache = KVCache(
+        settings.kv_cache_mb * 2**20,
+        Path(settings.kv_cache_dir) if settings.kv_cache_dir else None,
+        settings.kv_cache_disk_mb * 2**20,
+    )
+    engine = Engine(
+        model_path, n_ctx=settings.n_ctx, n_threads=settings.threads, n_batch=settings.n_batch, cache=cache
+    )
     embedded = None if settings.redis_url else EmbeddedRedis(settings.data_dir).start()
     store = ChatStore.from_url(settings.redis_url or embedded.url, settings.chat_ttl_seconds)  # type: ignore[union-attr]
     service = ChatService(engine, store, settings)

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     n_batch: int = Field(ge=8, description="Prompt tokens evaluated per batch.")
     n_threads: int = Field(ge=0, description="CPU threads for the model; 0 = every CPU this process may use.")
 
+    kv_cache_mb: int = Field(ge=0, description="Memory for saved per-chat KV states (MB); 0 turns the cache off.")
+    kv_cache_dir: str = Field(description="Directory where KV states evicted from memory go; empty = none.")
+    kv_cache_disk_mb: int = Field(ge=0, description="Disk budget for spilled KV states (MB).")
+
+    stream_interval_ms: int = Field(ge=0, description="At most one streamed update per this many ms.")
     max_new_tokens: int = Field(ge=1, description="Default answer length limit in tokens.")
     max_new_tokens_limit: int = Field(ge=1, description="Largest answer length a client may ask for.")
     temperature: float = Field(ge=0.0, le=2.0, description="Default sampling temperature.")

@@ -43,7 +43,7 @@ def test_follow_up_sees_the_history(service: ChatService) -> None:
     assert "42" in history[-1]["content"]
 
 
-def test_stopping_keeps_the_partial_answer_and_frees_the_model(service: ChatService) -> None:
+def test_stopping_keeps_the_partial_answer_and_frees_the_model(engine, service: ChatService) -> None:
     chat_id = service.new_chat()
     replies = service.send(chat_id, QUESTION, TurnOptions(max_new_tokens=400))
     with closing(replies):
@@ -54,7 +54,8 @@ def test_stopping_keeps_the_partial_answer_and_frees_the_model(service: ChatServ
     stored = service.history(chat_id)[-1]
     assert stored["stopped"] is True
     assert stored["content"] == partial and partial
-    assert stored["stats"]["completion_tokens"] < 20, "generation must stop at the next token"
+    shown = engine.count_tokens(partial)
+    assert stored["stats"]["completion_tokens"] <= shown + 2, "generation must stop at the next token"
     # The model is free: another turn starts at once instead of waiting for the stopped one.
     done = threading.Event()
     threading.Thread(target=lambda: (list(service.send(service.new_chat(), "Say hi.")), done.set())).start()

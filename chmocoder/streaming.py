@@ -1,0 +1,74 @@
+"""Run a token stream in its own thread and hand it on in batches, so the model never waits for
+its consumer (Gradio's per-update work, a slow network) and consumers see at most one update per
+`interval`. The first token is handed on at once."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Failed:
+    error: BaseException
+
+
+_DONE = object()
+
+
+def in_background(source: Iterator[T], interval: float) -> Iterator[list[T]]:
+    """Yield lists of the items `source` produced since the last yield.
+
+    Closing the returned iterator (Stop, a disconnect) stops `source` at its next item and waits
+    for it to wind down, so whatever it holds (the model's lock) is free when close() returns.
+    An exception in `source` is raised here, after the items produced before it.
+    """
+    items: queue.SimpleQueue[object] = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in source:
+                items.put(item)
+                if stop.is_set():
+                    break
+        except BaseException as exc:  # handed to the consumer, which raises it
+            items.put(_Failed(exc))
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+            items.put(_DONE)
+
+    worker = threading.Thread(target=produce, name="chmocoder-generate", daemon=True)
+    worker.start()
+    last_yield = 0.0
+    try:
+        while True:
+            batch = [items.get()]
+            wait = interval - (time.monotonic() - last_yield)
+            if wait > 0 and batch[0] is not _DONE and not isinstance(batch[0], _Failed):
+                time.sleep(wait)
+            while True:
+                try:
+                    batch.append(items.get_nowait())
+                except queue.Empty:
+                    break
+            done = next((i for i, item in enumerate(batch) if item is _DONE or isinstance(item, _Failed)), None)
+            ready = [item for item in batch[:done]]
+            if ready:
+                yield ready  # type: ignore[misc]
+                last_yield = time.monotonic()
+            if done is not None:
+                if isinstance(batch[done], _Failed):
+                    raise batch[done].error  # type: ignore[union-attr]
+                return
+    finally:
+        stop.set()
+        worker.join()
