@@ -22,7 +22,6 @@ from .engine import Engine, EngineError, GenerationParams, GenerationStats
 from .prompts import DEFAULT_LEVEL, DEFAULT_TASK, LEVELS, TASKS, system_prompt
 from .settings import Settings
 from .store import TOKEN, ChatNotFound, ChatStore, StoreError
-from .streaming import in_background
 
 log = logging.getLogger(__name__)
 
@@ -237,8 +236,7 @@ class ChatService:
         outcome = "stopped"
         saved = self._saving[chat_id] = threading.Event()
         try:
-            tokens = self.engine.generate(prompt, params, stats, cache_key=chat_id)
-            with closing(in_background(tokens, self.interval)) as batches:  # closed first: frees the model
+            with closing(self.engine.stream(prompt, params, stats, chat_id, self.interval)) as batches:
                 for pieces in batches:
                     text += "".join(pieces)
                     yield Reply(text)
@@ -282,8 +280,7 @@ class ChatService:
         opening = next((m["content"] for m in messages if m["role"] == "user"), "")
         key = "v1:" + hashlib.sha256(f"{system}\x00{opening}".encode()).hexdigest()[:32]
         try:
-            tokens = self.engine.generate(prompt, params, stats, cache_key=key)
-            with closing(in_background(tokens, self.interval)) as batches:
+            with closing(self.engine.stream(prompt, params, stats, key, self.interval)) as batches:
                 for pieces in batches:
                     text += "".join(pieces)
                     yield Reply(text)

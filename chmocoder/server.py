@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,9 +29,22 @@ from .ui import CSS, build_ui
 log = logging.getLogger(__name__)
 
 
+def quiet_queue(demo: gr.Blocks) -> None:
+    """Gradio's queue polls for work every 1 ms (10 ms for progress): a thousand wake-ups a second
+    that pre-empt llama.cpp's busy threads and cost about 5% of generation speed on 2 cores.
+    Polling every 20 ms adds at most 20 ms before a request starts."""
+    queue = getattr(demo, "_queue", None)
+    if queue is not None and hasattr(queue, "sleep_when_free"):
+        queue.sleep_when_free = 0.02
+        queue.progress_update_sleep_when_free = 0.1
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build a complete app. Loads the model and connects to (or starts) Redis before returning."""
     settings = settings or Settings()
+    # The model's thread needs the GIL back after every llama.cpp call; with the default 5 ms switch
+    # interval it waits behind the web server's threads and the answer streams measurably slower.
+    sys.setswitchinterval(0.0005)
     model_path = resolve_model(settings.model, settings.models_dir, settings.catalog_file)
     cache = KVCache(
         settings.kv_cache_mb * 2**20,
@@ -89,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     demo = build_ui(service, settings)
     demo.queue(max_size=settings.queue_max_size, default_concurrency_limit=1)
+    quiet_queue(demo)
     watch_queue(lambda: len(getattr(demo, "_queue", None) or ()))
     return gr.mount_gradio_app(
         app,

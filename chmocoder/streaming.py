@@ -7,7 +7,8 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -22,8 +23,10 @@ class _Failed:
 _DONE = object()
 
 
-def in_background(source: Iterator[T], interval: float) -> Iterator[list[T]]:
+def in_background(source: Iterator[T], interval: float, executor: Executor | None = None) -> Iterator[list[T]]:
     """Yield lists of the items `source` produced since the last yield.
+
+    `source` runs on `executor` when one is given (the model's own thread), else on a new thread.
 
     Closing the returned iterator (Stop, a disconnect) stops `source` at its next item and waits
     for it to wind down, so whatever it holds (the model's lock) is free when close() returns.
@@ -46,8 +49,12 @@ def in_background(source: Iterator[T], interval: float) -> Iterator[list[T]]:
                 close()
             items.put(_DONE)
 
-    worker = threading.Thread(target=produce, name="chmocoder-generate", daemon=True)
-    worker.start()
+    if executor is not None:
+        wait_for_producer: Callable[[], object] = executor.submit(produce).result
+    else:
+        worker = threading.Thread(target=produce, name="chmocoder-generate", daemon=True)
+        worker.start()
+        wait_for_producer = worker.join
     last_yield = 0.0
     try:
         while True:
@@ -71,4 +78,4 @@ def in_background(source: Iterator[T], interval: float) -> Iterator[list[T]]:
                 return
     finally:
         stop.set()
-        worker.join()
+        wait_for_producer()

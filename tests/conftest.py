@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -28,7 +25,6 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 HUB_PORT = _free_port()
 os.environ["HF_ENDPOINT"] = f"http://127.0.0.1:{HUB_PORT}"
 
-import httpx  # noqa: E402
 import pytest  # noqa: E402
 import redis  # noqa: E402
 
@@ -38,6 +34,8 @@ from chmocoder.model_files import resolve_model  # noqa: E402
 from chmocoder.redis_server import EmbeddedRedis, free_port  # noqa: E402
 from chmocoder.settings import PROJECT_ROOT, Settings  # noqa: E402
 from chmocoder.store import ChatStore  # noqa: E402
+
+from .live_server import LiveServer  # noqa: E402
 
 TEST_MODEL = "smollm2-135m-instruct-q4_1"
 ARTIFACTS = PROJECT_ROOT / "artifacts"
@@ -88,49 +86,6 @@ def store(redis_server: EmbeddedRedis, settings: Settings) -> ChatStore:
 @pytest.fixture()
 def service(engine: Engine, store: ChatStore, settings: Settings) -> ChatService:
     return ChatService(engine, store, settings)
-
-
-class LiveServer:
-    """`python app.py` in its own process, configured only through CHMOCODER_* variables."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = int(env["CHMOCODER_PORT"])
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.env = env
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 90.0) -> LiveServer:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, str(PROJECT_ROOT / "app.py")], env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"app exited at start:\n{self.log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(self.url + "readyz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"app did not become ready:\n{self.log_path.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
-
-    def log(self) -> str:
-        return self.log_path.read_text()
 
 
 @pytest.fixture(scope="session")
