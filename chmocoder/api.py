@@ -166,11 +166,7 @@ def build_router() -> APIRouter:
     @router.get("/shared/{token}", response_model=Transcript)
     def get_shared(request: Request, token: str) -> Transcript:
         """A chat shared read-only, by its share token."""
-        try:
-            meta, messages = service_of(request).shared(token)
-        except ChatError as exc:
-            raise http_error(exc) from None
-        return transcript(meta, messages, None)
+        return transcript(*shared_chat(request, token), None)
 
     return router
 
@@ -184,6 +180,13 @@ def summary(chat_id: str, meta: dict[str, Any]) -> ChatSummary:
         created=float(meta.get("created") or 0),
         updated=float(meta.get("updated") or 0),
     )
+
+
+def shared_chat(request: Request, token: str) -> tuple[dict[str, str], list[dict]]:
+    try:
+        return service_of(request).shared(token)
+    except ChatError as exc:
+        raise http_error(exc) from None
 
 
 def chat_download(request: Request, chat_id: str, fmt: Format) -> Response:
@@ -204,10 +207,6 @@ def build_download_router() -> APIRouter:
 
     @router.get("/shared/{token}")
     def download_shared(request: Request, token: str, format: Format = Query("markdown")) -> Response:  # noqa: A002
-        try:
-            meta, messages = service_of(request).shared(token)
-        except ChatError as exc:
-            raise http_error(exc) from None
-        return download(meta, messages, format)
+        return download(*shared_chat(request, token), format)
 
     return router

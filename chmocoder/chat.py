@@ -236,9 +236,8 @@ class ChatService:
         outcome = "stopped"
         saved = self._saving[chat_id] = threading.Event()
         try:
-            with closing(self.engine.stream(prompt, params, stats, chat_id, self.interval)) as batches:
-                for pieces in batches:
-                    text += "".join(pieces)
+            with closing(self._answer(prompt, params, stats, chat_id)) as answer:
+                for text in answer:
                     yield Reply(text)
             outcome = "done"
             record = self._save_answer(chat_id, text, stats, task, level, dropped)
@@ -280,9 +279,8 @@ class ChatService:
         opening = next((m["content"] for m in messages if m["role"] == "user"), "")
         key = "v1:" + hashlib.sha256(f"{system}\x00{opening}".encode()).hexdigest()[:32]
         try:
-            with closing(self.engine.stream(prompt, params, stats, key, self.interval)) as batches:
-                for pieces in batches:
-                    text += "".join(pieces)
+            with closing(self._answer(prompt, params, stats, key)) as answer:
+                for text in answer:
                     yield Reply(text)
             outcome = "done"
         except EngineError as exc:
@@ -372,6 +370,14 @@ class ChatService:
                 raise Forbidden("this chat is not in your list of chats")
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _answer(self, prompt: list[int], params: GenerationParams, stats: GenerationStats, key: str) -> Iterator[str]:
+        """The answer so far, after each batch of tokens. Closing it stops the model at the next token."""
+        text = ""
+        with closing(self.engine.stream(prompt, params, stats, key, self.interval)) as batches:
+            for pieces in batches:
+                text += "".join(pieces)
+                yield text
 
     def _save_answer(
         self,

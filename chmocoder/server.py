@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import gradio as gr
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import __version__
 from .api import build_download_router, build_router
@@ -27,6 +28,31 @@ from .store import ChatStore, StoreError
 from .ui import CSS, build_ui
 
 log = logging.getLogger(__name__)
+
+
+class RequestCounter:
+    """Counts HTTP requests by surface and status class. A plain ASGI middleware: the decorator kind
+    (BaseHTTPMiddleware) re-streams every response body, which slows each streamed token."""
+
+    SURFACES = ("/api", "/v1", "/download", "/gradio_api")
+
+    def __init__(self, app: ASGIApp, root_path: str = "") -> None:
+        self.app = app
+        self.root_path = root_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = str(scope.get("path", "")).removeprefix(self.root_path)
+        surface = next((s.strip("/") for s in self.SURFACES if path.startswith(s)), "other")
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                REQUESTS.labels(surface, f"{message['status'] // 100}xx").inc()
+            await send(message)
+
+        await self.app(scope, receive, counting_send)
 
 
 def quiet_queue(demo: gr.Blocks) -> None:
@@ -93,13 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Prometheus metrics."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.middleware("http")
-    async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        path = request.url.path.removeprefix(settings.root_path)
-        surface = next((s for s in ("/api", "/v1", "/download", "/gradio_api") if path.startswith(s)), "other")
-        REQUESTS.labels(surface.strip("/") or "other", f"{response.status_code // 100}xx").inc()
-        return response
+    app.add_middleware(RequestCounter, root_path=settings.root_path)
 
     demo = build_ui(service, settings)
     demo.queue(max_size=settings.queue_max_size, default_concurrency_limit=1)

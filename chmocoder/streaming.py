@@ -59,12 +59,12 @@ def in_background(source: Iterator[T], interval: float, executor: Executor | Non
     try:
         while True:
             batch = [items.get()]
-            wait = interval - (time.monotonic() - last_yield)
-            if wait > 0 and batch[0] is not _DONE and not isinstance(batch[0], _Failed):
-                time.sleep(wait)
-            while True:
+            # Gather until the interval is over, but hand on at once when the source has finished.
+            deadline = last_yield + interval
+            while batch[-1] is not _DONE and not isinstance(batch[-1], _Failed):
+                remaining = deadline - time.monotonic()
                 try:
-                    batch.append(items.get_nowait())
+                    batch.append(items.get(timeout=remaining) if remaining > 0 else items.get_nowait())
                 except queue.Empty:
                     break
             done = next((i for i, item in enumerate(batch) if item is _DONE or isinstance(item, _Failed)), None)

@@ -85,6 +85,11 @@ def wait_for_answer(page: Page) -> None:
     expect(page.locator("#chmocoder-stats")).to_contain_text("tokens/s", timeout=60_000)
 
 
+def ask(page: Page, text: str) -> None:
+    send(page, text)
+    wait_for_answer(page)
+
+
 def current_chat(page: Page) -> str:
     """The chat the page has open, as the browser remembers it."""
     stored = page.evaluate("() => Object.keys(localStorage)")
@@ -140,8 +145,7 @@ def test_stop_keeps_the_partial_answer(page: Page, server: LiveServer, client: C
 
 def test_regenerate_replaces_the_last_answer(page: Page, server: LiveServer, client: Client, artifacts: Path) -> None:
     open_app(page, server.url)
-    send(page, "Name one sorting algorithm.")
-    wait_for_answer(page)
+    ask(page, "Name one sorting algorithm.")
     chat = current_chat(page)
     before = client.predict(chat, api_name="/history")
     page.get_by_role("combobox", name="Level").click()
@@ -160,10 +164,8 @@ def test_edit_reruns_from_that_message_and_undo_removes_it(
     page: Page, server: LiveServer, client: Client, artifacts: Path
 ) -> None:
     open_app(page, server.url)
-    send(page, "What is a list in Python?")
-    wait_for_answer(page)
-    send(page, "And a tuple?")
-    wait_for_answer(page)
+    ask(page, "What is a list in Python?")
+    ask(page, "And a tuple?")
     chat = current_chat(page)
     assert len(client.predict(chat, api_name="/history")) == 4
     bubbles(page, "user").first.hover()
@@ -186,13 +188,11 @@ def test_edit_reruns_from_that_message_and_undo_removes_it(
 
 def test_several_chats_survive_a_reload(page: Page, server: LiveServer, artifacts: Path) -> None:
     open_app(page, server.url)
-    send(page, "First chat: what is recursion?")
-    wait_for_answer(page)
+    ask(page, "First chat: what is recursion?")
     first = current_chat(page)
     page.get_by_role("button", name="New chat").click()
     expect(bubbles(page, "user")).to_have_count(0)
-    send(page, "Second chat: what is a closure?")
-    wait_for_answer(page)
+    ask(page, "Second chat: what is a closure?")
     assert chat_titles(page)[:2] == ["Second chat: what is a closure?", "First chat: what is recursion?"]
     page.locator("#chmocoder-chats label", has_text="First chat").click()
     expect(bubbles(page, "user").first).to_contain_text("what is recursion?")
@@ -207,8 +207,7 @@ def test_several_chats_survive_a_reload(page: Page, server: LiveServer, artifact
 
 def test_rename_and_delete(page: Page, server: LiveServer, client: Client) -> None:
     open_app(page, server.url)
-    send(page, "Temporary question about loops.")
-    wait_for_answer(page)
+    ask(page, "Temporary question about loops.")
     chat = current_chat(page)
     page.locator("#chmocoder-manage").get_by_text("This chat").click()
     page.locator("#chmocoder-title-box textarea, #chmocoder-title-box input").first.fill("Loops, renamed")
@@ -227,8 +226,7 @@ def test_share_link_opens_read_only_in_a_fresh_browser(
     page: Page, browser: Browser, server: LiveServer, artifacts: Path
 ) -> None:
     open_app(page, server.url)
-    send(page, "Shared question: what is a generator?")
-    wait_for_answer(page)
+    ask(page, "Shared question: what is a generator?")
     answer = bubbles(page, "bot").last.inner_text()
     page.locator("#chmocoder-manage").get_by_text("This chat").click()
     page.get_by_role("button", name="Share a read-only link").click()
@@ -254,8 +252,7 @@ def test_share_link_opens_read_only_in_a_fresh_browser(
 
 def test_markdown_and_json_exports_download(page: Page, server: LiveServer) -> None:
     open_app(page, server.url)
-    send(page, "Export me: how do I open a file in Python?")
-    wait_for_answer(page)
+    ask(page, "Export me: how do I open a file in Python?")
     answer = bubbles(page, "bot").last.inner_text()
     page.locator("#chmocoder-manage").get_by_text("This chat").click()
     with page.expect_download() as markdown:
