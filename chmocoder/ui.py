@@ -364,7 +364,8 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
         def show_saved(current: str, me: str, text: str, note: str) -> dict[Any, Any]:
             """Show exactly what was kept (after Stop, the partial answer marked as stopped); a message
             that never reached the model (stopped while queued, or the queue was full) goes back into the box."""
-            shown = view(current, me) | {stats: note}
+            # A Stop also ends the turn as a failure: that handler (no note) must not wipe "Stopped.".
+            shown = view(current, me) | ({stats: note} if note else {})
             users = [m for m in shown[chatbot] if m["role"] == "user"]
             if text and (not users or part_text(users[-1]["content"]) != safe_markdown(text)):
                 shown[message] = text
