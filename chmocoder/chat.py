@@ -215,9 +215,12 @@ class ChatService:
         with storage_errors():
             meta = self.store.meta(chat_id)
             history = self.store.messages(chat_id)
+        # Editing the first question retitles the chat, unless the user named it.
+        retitle = False
         if replace_from is not None:
             if not (0 <= replace_from < len(history) and history[replace_from]["role"] == "user"):
                 raise InvalidInput("that message is no longer in the chat; reload to see the current chat")
+            retitle = replace_from == 0 and meta.get("title") == title_from(history[0]["content"])
             history = history[:replace_from]
         task = options.task or meta.get("task", DEFAULT_TASK)
         level = options.level or meta.get("level", DEFAULT_LEVEL)
@@ -230,6 +233,8 @@ class ChatService:
                 self.store.update(chat_id, task=task, level=level)
             user_entry = {"role": "user", "content": message, "at": time.time()}
             self.store.append(chat_id, user_entry, title=title_from(message), keep=replace_from)
+            if retitle:
+                self.store.update(chat_id, title=title_from(message))
 
         stats = GenerationStats()
         text = ""

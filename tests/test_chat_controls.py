@@ -42,6 +42,18 @@ def test_edit_replaces_a_message_and_drops_what_followed(service: ChatService) -
     ]
 
 
+def test_editing_the_first_question_retitles_unless_renamed(service: ChatService) -> None:
+    me = owner()
+    auto, named = service.new_chat(owner=me), service.new_chat(owner=me)
+    for chat in (auto, named):
+        ask(service, chat, "What is a list?")
+    service.rename(named, me, "My notes")
+    for chat in (auto, named):
+        list(service.edit(chat, 0, "What is a set?"))
+    assert service.info(auto)["title"] == "What is a set?"
+    assert service.info(named)["title"] == "My notes"
+
+
 def test_edit_refuses_stale_or_bad_input_and_keeps_the_chat(service: ChatService) -> None:
     chat = service.new_chat()
     ask(service, chat, "What is a list?")
