@@ -135,14 +135,6 @@ class ChatService:
         with storage_errors():
             return self.store.messages(chat_id)
 
-    def set_options(self, chat_id: str, task: str | None = None, level: str | None = None) -> None:
-        _check_choice(task, TASKS, "task")
-        _check_choice(level, LEVELS, "level")
-        fields = {k: v for k, v in (("task", task), ("level", level)) if v is not None}
-        if fields:
-            with storage_errors():
-                self.store.update(chat_id, **fields)
-
     # -- a turn --------------------------------------------------------------------------------
 
     def validate_message(self, message: Any) -> str:

@@ -22,7 +22,6 @@ TOKENS_PER_SECOND = Histogram(
 )
 REDIS_ERRORS = Counter("chmocoder_redis_errors_total", "Redis calls that failed")
 QUEUE_DEPTH = Gauge("chmocoder_queue_depth", "Requests waiting in the Gradio queue")
-MODEL_BUSY = Gauge("chmocoder_model_busy", "1 while the model is generating")
 
 
 def observe_turn(outcome: str, stats: dict[str, float | int | str | None]) -> None:
