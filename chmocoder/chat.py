@@ -205,8 +205,7 @@ class ChatService:
         _check_choice(options.level, LEVELS, "level")
         params = self.generation_params(options)
         with storage_errors():
-            meta = self.store.meta(chat_id)
-            history = self.store.messages(chat_id)
+            meta, history = self.store.chat(chat_id)
         # Editing the first question retitles the chat, unless the user named it.
         retitle = False
         if replace_from is not None:
@@ -355,9 +354,8 @@ class ChatService:
     def shared(self, token: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
         """Metadata and transcript behind a share token, without revealing the chat id."""
         with storage_errors():
-            chat_id = self.store.shared_chat(token)
-            meta = self.store.meta(chat_id)
-            return {k: v for k, v in meta.items() if k != "share"}, self.store.messages(chat_id)
+            meta, messages = self.store.chat(self.store.shared_chat(token))
+            return {k: v for k, v in meta.items() if k != "share"}, messages
 
     def _require_owner(self, chat_id: str, owner: str) -> None:
         _check_owner(owner)

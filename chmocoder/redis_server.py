@@ -22,6 +22,16 @@ def redis_executable() -> str:
     return str(bundled) if bundled.is_file() else (shutil.which("redis-server") or "redis-server")
 
 
+def stop_process(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -80,12 +90,6 @@ class EmbeddedRedis:
 
     def stop(self) -> None:
         """Stop the server we started (never one we merely reused)."""
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
+        if self.process is not None:
+            stop_process(self.process, timeout=10)
+            self.process = None

@@ -186,10 +186,22 @@ class ChatStore:
             raise ChatNotFound("unknown chat id (it may have expired)")
         return meta
 
+    def chat(self, chat_id: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
+        """Metadata and messages in one round trip (one MULTI, so they agree with each other)."""
+        if not CHAT_ID.match(chat_id or ""):
+            raise ChatNotFound("unknown chat id (it may have expired)")
+        meta_key, messages_key = self.keys(chat_id)
+        with self._redis():
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hgetall(meta_key)
+            pipe.lrange(messages_key, 0, -1)
+            meta, raw = pipe.execute()
+        if not meta:
+            raise ChatNotFound("unknown chat id (it may have expired)")
+        return meta, [json.loads(item) for item in raw]
+
     def messages(self, chat_id: str) -> list[dict[str, Any]]:
-        self.meta(chat_id)
-        raw = self._call(lambda: self.client.lrange(self.keys(chat_id)[1], 0, -1))
-        return [json.loads(item) for item in raw]
+        return self.chat(chat_id)[1]
 
     def append(self, chat_id: str, message: dict[str, Any], title: str = "", keep: int | None = None) -> None:
         """Append one message atomically and renew the chat's TTL.

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 
+from chmocoder.redis_server import stop_process
 from chmocoder.settings import PROJECT_ROOT
 
 
@@ -41,15 +42,9 @@ class LiveServer:
         raise RuntimeError(f"app did not become ready:\n{self.log_path.read_text()[-3000:]}")
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
+        if self.process is not None:
+            stop_process(self.process, timeout=15)
+            self.process = None
 
     def log(self) -> str:
         return self.log_path.read_text()
