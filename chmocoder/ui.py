@@ -178,7 +178,8 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
             temperature = gr.Slider(0.0, 2.0, value=settings.temperature, step=0.05, label="Temperature")
             top_p = gr.Slider(0.05, 1.0, value=settings.top_p, step=0.05, label="Top-p")
             max_tokens = gr.Slider(
-                1, settings.max_new_tokens_limit, value=settings.max_new_tokens, step=1, label="Max new tokens"
+                1, settings.max_new_tokens_limit, value=settings.max_new_tokens, step=1, label="Max new tokens",
+                elem_id="chmocoder-max-tokens",
             )
 
         chat_view = [chat_id, chatbot, task, level, header, chat_list, title_box, downloads, browser, share_link]
@@ -365,10 +366,15 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
             """Show exactly what was kept (after Stop, the partial answer marked as stopped); a message
             that never reached the model (stopped while queued, or the queue was full) goes back into the box."""
             # A Stop also ends the turn as a failure: that handler (no note) must not wipe "Stopped.".
-            shown = view(current, me) | ({stats: note} if note else {})
+            shown = view(current, me)
             users = [m for m in shown[chatbot] if m["role"] == "user"]
-            if text and (not users or part_text(users[-1]["content"]) != safe_markdown(text)):
+            never_sent = bool(text) and (not users or part_text(users[-1]["content"]) != safe_markdown(text))
+            if never_sent:
                 shown[message] = text
+            # A Stop pressed after the answer finished stopped nothing: keep its stats line.
+            last = service.history(current)[-1:] if current else []
+            if note and (never_sent or any(m.get("stopped") for m in last)):
+                shown[stats] = note
             return shown
 
         stopped, failed = gr.State("Stopped."), gr.State("")

@@ -43,7 +43,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def server(start_server: Callable[..., LiveServer], redis_server) -> LiveServer:
-    # Long answers, so that there is something to stop.
+    # Short answers by default, so that the tests stay quick; a test wanting more sets the slider.
     return start_server(redis_server.url, max_new_tokens="120")
 
 
@@ -98,6 +98,28 @@ def current_chat(page: Page) -> str:
     return checked.get_attribute("value") or ""
 
 
+def set_max_tokens(page: Page, tokens: int) -> None:
+    page.get_by_text("Generation settings").click()
+    box = page.locator("#chmocoder-max-tokens input[type=number]")
+    box.fill(str(tokens))
+    box.press("Enter")
+    expect(page.locator("#chmocoder-max-tokens input[type=range]")).to_have_value(str(tokens))
+
+
+def record_answer_lengths(page: Page) -> None:
+    """Note the last answer's length at every change of the page, however fast the changes come."""
+    page.evaluate(
+        """() => {
+            window.answerLengths = [];
+            const chat = document.querySelector('#chmocoder-chat');
+            new MutationObserver(() => {
+                const answers = chat.querySelectorAll('.message-row.bot-row');
+                if (answers.length) window.answerLengths.push(answers[answers.length - 1].innerText.trim().length);
+            }).observe(chat, {subtree: true, childList: true, characterData: true});
+        }"""
+    )
+
+
 def chat_titles(page: Page) -> list[str]:
     return [t.strip() for t in page.locator("#chmocoder-chats label").all_inner_texts()]
 
@@ -105,16 +127,13 @@ def chat_titles(page: Page) -> list[str]:
 def test_answer_streams_and_code_keeps_its_indentation(page: Page, server: LiveServer, artifacts: Path) -> None:
     open_app(page, server.url)
     page.screenshot(path=str(artifacts / "00-first-visit.png"))
+    record_answer_lengths(page)
     send(page, CODE_MESSAGE)
     expect(bubbles(page, "user")).to_have_count(1)
-    lengths = set()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and "tokens/s" not in page.locator("#chmocoder-stats").inner_text():
-        if bubbles(page, "bot").count():
-            lengths.add(len(bubbles(page, "bot").last.inner_text()))
-        time.sleep(0.05)
+    wait_for_answer(page)
+    lengths = {n for n in page.evaluate("() => window.answerLengths") if n > 0}
     page.screenshot(path=str(artifacts / "01-answer.png"))
-    assert len([n for n in lengths if n > 0]) >= 3, f"the answer should appear piece by piece, saw {lengths}"
+    assert len(lengths) >= 3, f"the answer should appear piece by piece, saw lengths {sorted(lengths)}"
     code = bubbles(page, "user").first.locator("pre code").inner_text()
     assert "    for node in tree:\n        if node.children:\n            walk(node.children)" in code
     expect(page.locator("#chmocoder-stats")).to_contain_text("first token after")
@@ -128,9 +147,9 @@ def test_answer_streams_and_code_keeps_its_indentation(page: Page, server: LiveS
 
 def test_stop_keeps_the_partial_answer(page: Page, server: LiveServer, client: Client, artifacts: Path) -> None:
     open_app(page, server.url)
+    set_max_tokens(page, 1000)  # long enough to be still running when Stop is pressed
     send(page, "Write a long, detailed tutorial about Python decorators with many examples.")
-    expect(bubbles(page, "bot")).to_have_count(1, timeout=30_000)
-    page.wait_for_timeout(700)
+    expect(bubbles(page, "bot").last).to_contain_text("decorator", timeout=30_000)
     page.get_by_role("button", name="Stop").click()
     expect(page.locator("#chmocoder-stats")).to_have_text("Stopped.", timeout=15_000)
     expect(bubbles(page, "bot").last).to_contain_text("— stopped")
@@ -141,6 +160,10 @@ def test_stop_keeps_the_partial_answer(page: Page, server: LiveServer, client: C
     send(page, "Say hello.")  # the model is free at once
     wait_for_answer(page)
     expect(bubbles(page, "bot")).to_have_count(2)
+    page.get_by_role("button", name="Stop").click()  # nothing runs: nothing is marked as stopped
+    page.wait_for_timeout(500)
+    expect(page.locator("#chmocoder-stats")).to_contain_text("tokens/s")
+    expect(bubbles(page, "bot").last).not_to_contain_text("— stopped")
 
 
 def test_regenerate_replaces_the_last_answer(page: Page, server: LiveServer, client: Client, artifacts: Path) -> None:
@@ -321,14 +344,15 @@ def test_queue_position_then_busy_and_nothing_lost(
     browser: Browser, start_server: Callable[..., LiveServer], redis_server, artifacts: Path
 ) -> None:
     """One answer runs, one waits (and sees its place in the queue), the next is told the queue is full."""
-    server = start_server(redis_server.url, queue_max_size="1", max_new_tokens="300")
+    server = start_server(redis_server.url, queue_max_size="1", max_new_tokens="1500")
     contexts = [browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(3)]
     try:
         pages = [c.new_page() for c in contexts]
         for p in pages:
             open_app(p, server.url)
+        # The test model writes this essay until the token limit: 1,500 tokens keep it busy for seconds.
         send(pages[0], "Write a long essay about the history of Python.")
-        expect(bubbles(pages[0], "bot")).to_have_count(1, timeout=30_000)
+        expect(bubbles(pages[0], "bot").last).to_contain_text("Python", timeout=30_000)
         send(pages[1], "Second user: explain list slicing.")
         expect(pages[1].locator("#chmocoder-chat")).to_contain_text("queue", timeout=10_000)
         pages[1].screenshot(path=str(artifacts / "09-queued.png"))
@@ -338,7 +362,10 @@ def test_queue_position_then_busy_and_nothing_lost(
         expect(pages[2].locator("#chmocoder-input textarea")).to_have_value(third, timeout=10_000)
         expect(bubbles(pages[2], "user")).to_have_count(0)
         pages[2].screenshot(path=str(artifacts / "10-queue-full.png"))
-        wait_for_answer(pages[1])
+        pages[0].get_by_role("button", name="Stop").click()  # frees the model for the one who waited
+        expect(bubbles(pages[1], "bot").last).to_contain_text("slic", timeout=30_000)
+        pages[1].get_by_role("button", name="Stop").click()
+        expect(pages[1].locator("#chmocoder-stats")).to_have_text("Stopped.", timeout=15_000)
     finally:
         for c in contexts:
             c.close()
