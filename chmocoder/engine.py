@@ -13,8 +13,9 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,6 +129,8 @@ class Engine:
             max_workers=1, thread_name_prefix="chmocoder-model", initializer=_prefer_model_thread
         )
         self.cache = cache
+        # Told True when a generation takes the model and False when it lets go (on the model's thread).
+        self.on_busy: Callable[[bool], None] = lambda busy: None
         log.info(
             "model loaded: %s n_ctx=%d threads=%d load_s=%.2f",
             model_path.name, n_ctx, n_threads, time.monotonic() - started,
@@ -172,7 +175,7 @@ class Engine:
         With a `cache_key` (a conversation's name) the KV state is saved under it afterwards, and
         any turn starts from the saved state that shares the longest prefix with its prompt.
         """
-        with self._lock:
+        with self._lock, self._busy():
             stats.started = time.monotonic()
             stats.prompt_tokens = len(prompt)
             stats.cached_tokens = self._restore(prompt)
@@ -203,6 +206,14 @@ class Engine:
                 stats.completion_tokens = evaluated + (0 if stats.finish_reason == "stop" else 1)
                 if cache_key is not None:
                     self._save(cache_key)
+
+    @contextmanager
+    def _busy(self) -> Iterator[None]:
+        self.on_busy(True)
+        try:
+            yield
+        finally:
+            self.on_busy(False)
 
     def _context_tokens(self) -> np.ndarray:
         return np.asarray(self.llm.input_ids[: self.llm.n_tokens], dtype=np.int32)

@@ -151,3 +151,19 @@ def test_engine_streams_token_by_token(engine) -> None:
     pieces = list(engine.generate(prompt, GenerationParams(max_tokens=30, temperature=0.0, top_p=1.0), stats))
     assert len(pieces) >= 20
     assert stats.completion_tokens == 30 and stats.finish_reason == "length"
+
+
+def test_engine_says_when_it_is_busy_even_when_stopped(engine, service: ChatService) -> None:
+    """The web server polls its queue slowly only while the model works: a stopped turn must say it is idle,
+    or every later request would start up to 20 ms late."""
+    seen: list[bool] = []
+    engine.on_busy = seen.append
+    try:
+        with closing(service.send(service.new_chat(), QUESTION, TurnOptions(max_new_tokens=400))) as replies:
+            next(replies)
+            assert seen == [True]
+        assert seen == [True, False]
+        list(service.send(service.new_chat(), "Say hi."))
+        assert seen == [True, False, True, False]
+    finally:
+        engine.on_busy = lambda busy: None
