@@ -27,6 +27,8 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# The test model writes this essay until it reaches the token limit (1,500 tokens and more).
+LONG_ESSAY = "Write a long essay about the history of Python."
 CODE_MESSAGE = (
     "Explain this code:\n```python\ndef walk(tree):\n    for node in tree:\n"
     "        if node.children:\n            walk(node.children)\n```"
@@ -147,9 +149,9 @@ def test_answer_streams_and_code_keeps_its_indentation(page: Page, server: LiveS
 
 def test_stop_keeps_the_partial_answer(page: Page, server: LiveServer, client: Client, artifacts: Path) -> None:
     open_app(page, server.url)
-    set_max_tokens(page, 1000)  # long enough to be still running when Stop is pressed
-    send(page, "Write a long, detailed tutorial about Python decorators with many examples.")
-    expect(bubbles(page, "bot").last).to_contain_text("decorator", timeout=30_000)
+    set_max_tokens(page, 1000)  # the test model writes this essay to the limit: still running at Stop
+    send(page, LONG_ESSAY)
+    expect(bubbles(page, "bot").last).to_contain_text("Python", timeout=30_000)
     page.get_by_role("button", name="Stop").click()
     expect(page.locator("#chmocoder-stats")).to_have_text("Stopped.", timeout=15_000)
     expect(bubbles(page, "bot").last).to_contain_text("— stopped")
@@ -350,8 +352,7 @@ def test_queue_position_then_busy_and_nothing_lost(
         pages = [c.new_page() for c in contexts]
         for p in pages:
             open_app(p, server.url)
-        # The test model writes this essay until the token limit: 1,500 tokens keep it busy for seconds.
-        send(pages[0], "Write a long essay about the history of Python.")
+        send(pages[0], LONG_ESSAY)  # 1,500 tokens keep the model busy for many seconds
         expect(bubbles(pages[0], "bot").last).to_contain_text("Python", timeout=30_000)
         send(pages[1], "Second user: explain list slicing.")
         expect(pages[1].locator("#chmocoder-chat")).to_contain_text("queue", timeout=10_000)
