@@ -1,7 +1,9 @@
 """The Gradio Blocks page. Thin: every rule of a turn is in ChatService; this only wires components.
 
-The browser keeps two things (gr.BrowserState): an owner token, the key to its list of chats,
-and the id of the chat it had open. Everything else is read from Redis through the service.
+The browser keeps (gr.BrowserState) an owner token, the key to its list of chats, the id of the
+chat it had open and, while a message waits in the queue, that message: it is not in Redis until
+its turn starts, and a reload or a closed tab must not lose it. Everything else is read from Redis
+through the service.
 """
 
 from __future__ import annotations
@@ -184,6 +186,11 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
 
         chat_view = [chat_id, chatbot, task, level, header, chat_list, title_box, downloads, browser, share_link]
 
+        def was_sent(shown: dict[Any, Any], text: str) -> bool:
+            """Whether `text` is the last question of the chat on screen (so it reached the service)."""
+            users = [m for m in shown[chatbot] if m["role"] == "user"]
+            return bool(users) and part_text(users[-1]["content"]) == safe_markdown(text)
+
         def view(current: str, me: str, notice_text: str = "") -> dict[Any, Any]:
             """Everything on screen that depends on which chat is open, read fresh from the store."""
             meta: dict[str, str] | None = None
@@ -218,7 +225,16 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
             try:
                 if wanted:
                     service.open_chat(wanted, me)
-                return view(wanted, me) | {owner: me}
+                shown = view(wanted, me) | {owner: me}
+                draft = stored.get("draft") or ""
+                if draft and wanted == (stored.get("chat") or "") and not was_sent(shown, draft):
+                    shown |= {
+                        message: draft,
+                        browser: {"owner": me, "chat": wanted, "draft": draft},
+                        notice: "*Your last message was still waiting for the model when the page closed; "
+                        "it is back in the box.*",
+                    }
+                return shown
             except UnknownChat:
                 return view("", me, "*That chat has expired or does not exist; this is a new chat.*") | {owner: me}
             except ChatError as exc:
@@ -242,7 +258,8 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
             }
 
         load_outputs = [
-            *chat_view, owner, notice, readonly, shared_view, chatbot, composer, options_row, settings_panel, sidebar,
+            *chat_view, owner, notice, message, readonly, shared_view, chatbot, composer, options_row, settings_panel,
+            sidebar,
         ]
         demo.load(on_load, inputs=[browser], outputs=load_outputs, api_visibility="private", queue=False)
 
@@ -256,9 +273,11 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
                 return [gr.validate(False, str(exc)), gr.validate(True, "")]
             return [gr.validate(True, ""), gr.validate(True, "")]
 
-        def accept(text: str, history: list[dict[str, Any]]) -> tuple[Any, ...]:
-            """Show the message at once and clear the box; the queued step answers it."""
-            return "", [*history, {"role": "user", "content": as_text_part(text)}], text, ""
+        def accept(text: str, history: list[dict[str, Any]], current: str, me: str) -> tuple[Any, ...]:
+            """Show the message at once and clear the box; the queued step answers it. Until that step
+            starts (and saves the message), the browser keeps it."""
+            shown = [*history, {"role": "user", "content": as_text_part(text)}]
+            return "", shown, text, "", {"owner": me, "chat": current, "draft": text}
 
         def stream(
             start: Iterator[Reply] | None, current: str, me: str, shown: list[dict[str, Any]], text: str
@@ -302,10 +321,11 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
             "concurrency_id": MODEL_QUEUE, "concurrency_limit": 1, "api_visibility": "private",
             "show_progress_on": [chatbot],  # the queue position shows on the chat, not on every control
         }
+        accept_outputs = [message, chatbot, pending, stats, browser]
         running = []
         for trigger in (message.submit, send.click):
             accepted = trigger(
-                accept, [message, chatbot], [message, chatbot, pending, stats],
+                accept, [message, chatbot, chat_id, owner], accept_outputs,
                 validator=check, queue=False, show_progress="hidden", api_visibility="private",
             )
             running.append(accepted.success(respond, [pending, *turn_inputs, chatbot], turn_outputs, **model_event))
@@ -316,7 +336,7 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
 
         picked = chatbot.example_select(pick_example, None, [message, task], queue=False, api_visibility="private")
         accepted = picked.success(
-            accept, [message, chatbot], [message, chatbot, pending, stats], queue=False, api_visibility="private"
+            accept, [message, chatbot, chat_id, owner], accept_outputs, queue=False, api_visibility="private"
         )
         running.append(accepted.success(respond, [pending, *turn_inputs, chatbot], turn_outputs, **model_event))
 
@@ -367,8 +387,7 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
             that never reached the model (stopped while queued, or the queue was full) goes back into the box."""
             # A Stop also ends the turn as a failure: that handler (no note) must not wipe "Stopped.".
             shown = view(current, me)
-            users = [m for m in shown[chatbot] if m["role"] == "user"]
-            never_sent = bool(text) and (not users or part_text(users[-1]["content"]) != safe_markdown(text))
+            never_sent = bool(text) and not was_sent(shown, text)
             if never_sent:
                 shown[message] = text
             # A Stop pressed after the answer finished stopped nothing: keep its stats line.

@@ -370,3 +370,35 @@ def test_queue_position_then_busy_and_nothing_lost(
     finally:
         for c in contexts:
             c.close()
+
+
+def test_a_message_waiting_in_the_queue_survives_a_reload(
+    browser: Browser, page: Page, server: LiveServer, artifacts: Path
+) -> None:
+    """A message reaches Redis when its turn starts; until then the browser keeps it, so a reload
+    while waiting in the queue puts it back in the box instead of losing it."""
+    busy = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    try:
+        open_app(busy, server.url)
+        set_max_tokens(busy, 1000)
+        send(busy, LONG_ESSAY)
+        expect(bubbles(busy, "bot").last).to_contain_text("Python", timeout=30_000)
+        question = "Waiting user: what does zip() do?"
+        open_app(page, server.url)
+        send(page, question)
+        expect(page.locator("#chmocoder-chat")).to_contain_text("queue", timeout=10_000)
+        page.reload()
+        box = page.locator("#chmocoder-input textarea")
+        expect(box).to_have_value(question, timeout=10_000)
+        expect(page.locator("#chmocoder-notice")).to_contain_text("back in the box")
+        expect(bubbles(page, "user")).to_have_count(0)
+        page.screenshot(path=str(artifacts / "11-queued-message-after-reload.png"))
+        busy.get_by_role("button", name="Stop").click()
+    finally:
+        busy.context.close()
+    box.press("Enter")
+    wait_for_answer(page)
+    page.reload()  # once its turn has started the message is in Redis: nothing comes back twice
+    expect(bubbles(page, "user")).to_have_text([question])
+    expect(page.locator("#chmocoder-input textarea")).to_have_value("")
+    expect(page.locator("#chmocoder-notice")).to_be_empty()
