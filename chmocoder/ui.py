@@ -265,13 +265,13 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
 
         # -- turns: send, example, regenerate, edit ---------------------------------------------
 
-        def check(text: str, *_: Any) -> list[dict[str, Any]]:
-            """Refuse a bad message beside the box, before anything is shown or queued."""
+        def check(text: str, *others: Any) -> list[dict[str, Any]]:
+            """Refuse a bad message beside the box, before anything is shown or queued (one verdict per input)."""
             try:
                 service.validate_message(text)
             except ChatError as exc:
-                return [gr.validate(False, str(exc)), gr.validate(True, "")]
-            return [gr.validate(True, ""), gr.validate(True, "")]
+                return [gr.validate(False, str(exc))] + [gr.validate(True, "") for _ in others]
+            return [gr.validate(True, "") for _ in (text, *others)]
 
         def accept(text: str, history: list[dict[str, Any]], current: str, me: str) -> tuple[Any, ...]:
             """Show the message at once and clear the box; the queued step answers it. Until that step

@@ -74,13 +74,28 @@ def open_app(page: Page, url: str) -> None:
     page.wait_for_timeout(500)  # the load event restores the browser's chat
 
 
+def starts_a_turn(page: Page, action: Callable[[], None]) -> None:
+    """Do `action` and wait until it has cleared the last answer's stats line, however briefly, so
+    that wait_for_answer() then sees the new answer's line, not the last one's."""
+    page.evaluate(
+        """() => {
+            const stats = document.querySelector('#chmocoder-stats');
+            const cleared = () => !stats.innerText.includes('tokens/s');
+            window.statsCleared = cleared();
+            const observer = new MutationObserver(() => {
+                if (cleared()) { window.statsCleared = true; observer.disconnect(); }
+            });
+            observer.observe(stats, {subtree: true, childList: true, characterData: true});
+        }"""
+    )
+    action()
+    page.wait_for_function("() => window.statsCleared", timeout=10_000)
+
+
 def send(page: Page, text: str) -> None:
     box = page.locator("#chmocoder-input textarea")
     box.fill(text)
-    box.press("Enter")
-    # Sending clears the previous answer's stats line at once; wait for that so that
-    # wait_for_answer() sees this answer's line, not the last one's.
-    expect(page.locator("#chmocoder-stats")).not_to_contain_text("tokens/s")
+    starts_a_turn(page, lambda: box.press("Enter"))
 
 
 def wait_for_answer(page: Page) -> None:
@@ -102,10 +117,8 @@ def current_chat(page: Page) -> str:
 
 def set_max_tokens(page: Page, tokens: int) -> None:
     page.get_by_text("Generation settings").click()
-    box = page.locator("#chmocoder-max-tokens input[type=number]")
-    box.fill(str(tokens))
-    box.press("Enter")
-    expect(page.locator("#chmocoder-max-tokens input[type=range]")).to_have_value(str(tokens))
+    page.locator("#chmocoder-max-tokens input[type=range]").fill(str(tokens))
+    expect(page.locator("#chmocoder-max-tokens input[type=number]")).to_have_value(str(tokens))
 
 
 def record_answer_lengths(page: Page) -> None:
@@ -175,8 +188,7 @@ def test_regenerate_replaces_the_last_answer(page: Page, server: LiveServer, cli
     before = client.predict(chat, api_name="/history")
     page.get_by_role("combobox", name="Level").click()
     page.get_by_role("option", name="Expert").click()
-    page.locator("#chmocoder-chat").get_by_role("button", name="Retry").click()
-    expect(page.locator("#chmocoder-stats")).to_have_text("", timeout=10_000)
+    starts_a_turn(page, page.locator("#chmocoder-chat").get_by_role("button", name="Retry").click)
     wait_for_answer(page)
     after = client.predict(chat, api_name="/history")
     assert len(after) == 2 and after[0] == before[0]
@@ -197,7 +209,7 @@ def test_edit_reruns_from_that_message_and_undo_removes_it(
     page.locator("#chmocoder-chat").get_by_role("button", name="Edit").first.click()
     editor = page.locator("#chmocoder-chat textarea").first
     editor.fill("What is a set in Python?")
-    page.locator("#chmocoder-chat").get_by_role("button", name="Submit").click()
+    starts_a_turn(page, page.locator("#chmocoder-chat").get_by_role("button", name="Submit").click)
     expect(bubbles(page, "user")).to_have_count(1, timeout=10_000)
     wait_for_answer(page)
     stored = client.predict(chat, api_name="/history")
