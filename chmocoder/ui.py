@@ -186,6 +186,10 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
 
         chat_view = [chat_id, chatbot, task, level, header, chat_list, title_box, downloads, browser, share_link]
 
+        def remembered(me: str, current: str, draft: str = "") -> dict[str, str]:
+            """What the browser keeps: its owner token, its open chat, and a message not yet saved."""
+            return {"owner": me, "chat": current} | ({"draft": draft} if draft else {})
+
         def was_sent(shown: dict[Any, Any], text: str) -> bool:
             """Whether `text` is the last question of the chat on screen (so it reached the service)."""
             users = [m for m in shown[chatbot] if m["role"] == "user"]
@@ -209,7 +213,7 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
                 chat_list: gr.update(choices=chat_choices(chats), value=current or None),
                 title_box: (meta or {}).get("title", ""),
                 downloads: export_links(f"download/chats/{current}" if current else ""),
-                browser: {"owner": me, "chat": current},
+                browser: remembered(me, current),
                 share_link: "",
                 notice: notice_text,
             }
@@ -230,7 +234,7 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
                 if draft and wanted == (stored.get("chat") or "") and not was_sent(shown, draft):
                     shown |= {
                         message: draft,
-                        browser: {"owner": me, "chat": wanted, "draft": draft},
+                        browser: remembered(me, wanted, draft),
                         notice: "*Your last message was still waiting for the model when the page closed; "
                         "it is back in the box.*",
                     }
@@ -277,7 +281,7 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
             """Show the message at once and clear the box; the queued step answers it. Until that step
             starts (and saves the message), the browser keeps it."""
             shown = [*history, {"role": "user", "content": as_text_part(text)}]
-            return "", shown, text, "", {"owner": me, "chat": current, "draft": text}
+            return "", shown, text, "", remembered(me, current, text)
 
         def stream(
             start: Iterator[Reply] | None, current: str, me: str, shown: list[dict[str, Any]], text: str
@@ -313,7 +317,7 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
                 gr.Warning(str(exc))
                 yield {message: text, chatbot: history[:-1]}
                 return
-            yield {chat_id: current, browser: {"owner": me, "chat": current}}
+            yield {chat_id: current, browser: remembered(me, current)}
             yield from stream(start, current, me, history, text)
 
         turn_inputs = [chat_id, owner, task, level, temperature, top_p, max_tokens]
@@ -391,10 +395,12 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
             if never_sent:
                 shown[message] = text
             # A Stop pressed after the answer finished stopped nothing: keep its stats line.
-            last = service.history(current)[-1:] if current else []
-            if note and (never_sent or any(m.get("stopped") for m in last)):
+            if note and (never_sent or answer_was_cut(current)):
                 shown[stats] = note
             return shown
+
+        def answer_was_cut(current: str) -> bool:
+            return bool(current) and any(m.get("stopped") for m in service.history(current)[-1:])
 
         stopped, failed = gr.State("Stopped."), gr.State("")
         for event in running:
