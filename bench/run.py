@@ -235,15 +235,18 @@ class Bench:
         summary: dict[str, dict[str, Any]] = {}
         for name, sampled in runs.items():
             ttfts = [r["ttft_s"] for r in sampled["latency"]]
-            summary[name] = {"ttft_s": statistics.median(ttfts), "ttft_p90_s": pct(ttfts, 0.9), "runs": sampled}
-            if "speed" in sampled:
-                summary[name]["tokens_per_s"] = statistics.median(r["tokens_per_s"] for r in sampled["speed"])
-        raw = summary.pop("raw llama-cpp-python")
+            summary[name] = {
+                "tokens_per_s": statistics.median(r["tokens_per_s"] for r in sampled["speed"]),
+                "ttft_s": statistics.median(ttfts),
+                "ttft_p90_s": pct(ttfts, 0.9),
+                "runs": sampled,
+            }
+        raw = summary["raw llama-cpp-python"]
         for s in summary.values():
-            if "tokens_per_s" in s:
+            if s is not raw:
                 s["ratio"] = s["tokens_per_s"] / raw["tokens_per_s"]
-            s["added_ttft_s"] = s["ttft_s"] - raw["ttft_s"]
-        self.results["streaming"] = {"raw llama-cpp-python": raw, **summary}
+                s["added_ttft_s"] = s["ttft_s"] - raw["ttft_s"]
+        self.results["streaming"] = summary
 
     # -- 2. follow-ups with 4 interleaving chats, with and without the KV cache ---------------
 
@@ -359,11 +362,9 @@ class Bench:
             lines += ["| path | tokens/s | ratio to raw | time to first token p50 / p90 | added (p50) |",
                       "|---|---|---|---|---|"]
             for name, s in r["streaming"].items():
-                speed = f"{s['tokens_per_s']:.2f}" if "tokens_per_s" in s else "—"
-                ratio = f"{s['ratio']:.3f}" if "ratio" in s else ("1" if "added_ttft_s" not in s else "—")
                 added = f"{s['added_ttft_s'] * 1000:+.0f} ms" if "added_ttft_s" in s else ""
                 ttft = f"{s['ttft_s']:.3f} s / {s['ttft_p90_s']:.3f} s"
-                lines.append(f"| {name} | {speed} | {ratio} | {ttft} | {added} |")
+                lines.append(f"| {name} | {s['tokens_per_s']:.2f} | {s.get('ratio', 1):.3f} | {ttft} | {added} |")
             lines.append("")
         if "follow_ups" in r:
             lines += [f"| history tokens ({self.args.chats} chats interleaving) "

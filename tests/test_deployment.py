@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import secrets
 import shlex
 import subprocess
 import sys
@@ -236,10 +237,8 @@ def test_served_under_a_root_path(start_server: Callable[..., LiveServer], redis
     assert httpx.get(server.url + "healthz").status_code == 200
 
 
-def test_two_replicas_share_one_redis(start_server: Callable[..., LiveServer], redis_server) -> None:
-    import secrets
-
-    first, second = start_server(redis_server.url), start_server(redis_server.url)
+def test_two_replicas_share_one_redis(live: LiveServer, start_server: Callable[..., LiveServer], redis_server) -> None:
+    first, second = live, start_server(redis_server.url)
     me = secrets.token_urlsafe(32)
     one, two = Client(first.url, verbose=False), Client(second.url, verbose=False)
     chat_id = one.predict("write", "beginner", me, api_name="/new_chat")
