@@ -197,6 +197,8 @@ class ChatService:
     ) -> Iterator[Reply]:
         """Run one turn, yielding the answer so far. Close the iterator to stop: the partial answer is kept.
 
+        Bad input raises here, at the call; the chat is written only once the turn is iterated, so a
+        caller that refuses the turn (a full server) leaves nothing behind.
         `replace_from=i` answers `message` in place of the user message at index i, dropping it and
         everything after it (Edit and Regenerate); the stored chat changes only once the new turn starts.
         """
@@ -219,38 +221,42 @@ class ChatService:
         params = GenerationParams(max_tokens, params.temperature, params.top_p, params.stop)
         log.debug("turn chat=%s message=%r", chat_id, message)
 
-        with storage_errors():
-            if (task, level) != (meta.get("task"), meta.get("level")):
-                self.store.update(chat_id, task=task, level=level)
-            user_entry = {"role": "user", "content": message, "at": time.time()}
-            self.store.append(chat_id, user_entry, title=title_from(message), keep=replace_from)
-            if retitle:
-                self.store.update(chat_id, title=title_from(message))
+        def turn() -> Iterator[Reply]:
+            with storage_errors():
+                if (task, level) != (meta.get("task"), meta.get("level")):
+                    self.store.update(chat_id, task=task, level=level)
+                user_entry = {"role": "user", "content": message, "at": time.time()}
+                self.store.append(chat_id, user_entry, title=title_from(message), keep=replace_from)
+                if retitle:
+                    self.store.update(chat_id, title=title_from(message))
 
-        stats = GenerationStats()
-        text = ""
-        outcome = "stopped"
-        saved = self._saving[chat_id] = threading.Event()
-        try:
-            with closing(self._answer(prompt, params, stats, chat_id)) as answer:
-                for text in answer:
-                    yield Reply(text)
-            outcome = "done"
-            record = self._save_answer(chat_id, text, stats, task, level, dropped)
-        except EngineError as exc:
-            outcome = "error"
-            self._save_answer(chat_id, text, stats, task, level, dropped, error=str(exc))
-            raise ChatError(f"{exc}; the partial answer was saved") from exc
-        finally:
-            if outcome == "stopped":
-                self._save_answer(chat_id, text, stats, task, level, dropped, stopped=True)
-            saved.set()
-            if self._saving.get(chat_id) is saved:
-                del self._saving[chat_id]
-        yield Reply(text, done=True, stats=record)
+            stats = GenerationStats()
+            text = ""
+            outcome = "stopped"
+            saved = self._saving[chat_id] = threading.Event()
+            try:
+                with closing(self._answer(prompt, params, stats, chat_id)) as answer:
+                    for text in answer:
+                        yield Reply(text)
+                outcome = "done"
+                record = self._save_answer(chat_id, text, stats, task, level, dropped)
+            except EngineError as exc:
+                outcome = "error"
+                self._save_answer(chat_id, text, stats, task, level, dropped, error=str(exc))
+                raise ChatError(f"{exc}; the partial answer was saved") from exc
+            finally:
+                if outcome == "stopped":
+                    self._save_answer(chat_id, text, stats, task, level, dropped, stopped=True)
+                saved.set()
+                if self._saving.get(chat_id) is saved:
+                    del self._saving[chat_id]
+            yield Reply(text, done=True, stats=record)
+
+        return turn()
 
     def complete(self, messages: list[dict[str, str]], options: TurnOptions = TurnOptions()) -> Iterator[Reply]:
         """A turn that stores nothing (OpenAI-style): the caller sends the whole conversation each time.
+        Bad input raises here, at the call.
 
         System messages replace ChMOCoder's own system prompt; the newest message must be the user's.
         """
@@ -268,28 +274,32 @@ class ChatService:
         history = [m for m in messages[:-1] if m["role"] in ("user", "assistant")]
         prompt, max_tokens, dropped = self.fit_prompt(system, history, message, params.max_tokens)
         params = GenerationParams(max_tokens, params.temperature, params.top_p, params.stop)
-        stats = GenerationStats()
-        text = ""
-        outcome = "stopped"
         # A client resending one conversation keeps the same system prompt and first question.
         opening = next((m["content"] for m in messages if m["role"] == "user"), "")
         key = "v1:" + hashlib.sha256(f"{system}\x00{opening}".encode()).hexdigest()[:32]
-        try:
-            with closing(self._answer(prompt, params, stats, key)) as answer:
-                for text in answer:
-                    yield Reply(text)
-            outcome = "done"
-        except EngineError as exc:
-            outcome = "error"
-            raise ChatError(str(exc)) from exc
-        finally:
-            record = stats.as_dict() | {"dropped_messages": dropped}
-            metrics.observe_turn(outcome, record)
-            log.info(
-                "completion prompt_tokens=%d tokens=%d ttft_s=%s tok_s=%s outcome=%s",
-                stats.prompt_tokens, stats.completion_tokens, record["ttft_s"], record["tokens_per_s"], outcome,
-            )
-        yield Reply(text, done=True, stats=record)
+
+        def turn() -> Iterator[Reply]:
+            stats = GenerationStats()
+            text = ""
+            outcome = "stopped"
+            try:
+                with closing(self._answer(prompt, params, stats, key)) as answer:
+                    for text in answer:
+                        yield Reply(text)
+                outcome = "done"
+            except EngineError as exc:
+                outcome = "error"
+                raise ChatError(str(exc)) from exc
+            finally:
+                record = stats.as_dict() | {"dropped_messages": dropped}
+                metrics.observe_turn(outcome, record)
+                log.info(
+                    "completion prompt_tokens=%d tokens=%d ttft_s=%s tok_s=%s outcome=%s",
+                    stats.prompt_tokens, stats.completion_tokens, record["ttft_s"], record["tokens_per_s"], outcome,
+                )
+            yield Reply(text, done=True, stats=record)
+
+        return turn()
 
     def regenerate(self, chat_id: str, options: TurnOptions = TurnOptions()) -> Iterator[Reply]:
         """Answer the last question again, replacing the last answer."""

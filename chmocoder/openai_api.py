@@ -157,6 +157,8 @@ def build_openai_router(service: ChatService, model_id: str, queue_limit: int) -
     ) -> Any:
         """Create a chat completion, streamed (server-sent events) or not."""
         chat_id = body.chat_id or chat_header
+        if not admission.enter():  # before anything is created: a refused request leaves nothing behind
+            return openai_error("the server is busy; try again shortly", 429)
         try:
             if chat_id:
                 last = body.messages[-1]
@@ -169,11 +171,9 @@ def build_openai_router(service: ChatService, model_id: str, queue_limit: int) -
                 messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
                             for m in body.messages]
                 replies = service.complete(messages, body.options())
-        except ChatError as exc:
+        except ChatError as exc:  # bad input, an unknown chat: refused before any 200 goes out
+            admission.leave()
             return openai_error(exc)
-        if not admission.enter():
-            replies.close()
-            return openai_error("the server is busy; try again shortly", 429)
         completion_id = f"chatcmpl-{secrets.token_hex(12)}"
         headers = {CHAT_HEADER: chat_id} if chat_id else {}
         if body.stream:

@@ -65,6 +65,9 @@ def test_openai_errors_are_openai_shaped(ai: OpenAI) -> None:
     with pytest.raises(APIStatusError) as refused:
         ai.chat.completions.create(model=TEST_MODEL, messages=[{"role": "user", "content": "  "}])
     assert refused.value.status_code == 400 and "empty" in refused.value.message
+    with pytest.raises(APIStatusError) as refused_stream:  # refused before the stream starts, not inside it
+        ai.chat.completions.create(model=TEST_MODEL, messages=[{"role": "user", "content": "  "}], stream=True)
+    assert refused_stream.value.status_code == 400
     with pytest.raises(APIStatusError) as unknown:
         ai.chat.completions.create(
             model=TEST_MODEL, messages=[{"role": "user", "content": "hi"}], extra_headers={"X-ChMOCoder-Chat": "A" * 32}
