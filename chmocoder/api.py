@@ -145,7 +145,7 @@ def build_router() -> APIRouter:
         """A chat's transcript, oldest message first."""
         service = service_of(request)
         try:
-            return transcript(service.info(chat_id), service.history(chat_id), chat_id)
+            return transcript(*service.chat(chat_id), chat_id)
         except ChatError as exc:
             raise http_error(exc) from None
 
@@ -192,7 +192,7 @@ def shared_chat(request: Request, token: str) -> tuple[dict[str, str], list[dict
 def chat_download(request: Request, chat_id: str, fmt: Format) -> Response:
     service = service_of(request)
     try:
-        return download(service.info(chat_id), service.history(chat_id), fmt)
+        return download(*service.chat(chat_id), fmt)
     except ChatError as exc:
         raise http_error(exc) from None
 

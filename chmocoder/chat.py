@@ -130,6 +130,11 @@ class ChatService:
         with storage_errors():
             return self.store.meta(chat_id)
 
+    def chat(self, chat_id: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
+        """Metadata and transcript in one Redis round trip."""
+        with storage_errors():
+            return self.store.chat(chat_id)
+
     def history(self, chat_id: str) -> list[dict[str, Any]]:
         """The stored transcript: dicts with role and content (and `stopped` for cut answers)."""
         with storage_errors():

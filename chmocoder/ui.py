@@ -71,13 +71,16 @@ def part_text(content: Any) -> str:
     return ""
 
 
+STOPPED_MARK = {"type": "text", "text": "\n\n*— stopped*"}
+
+
 def to_chatbot(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     shown = []
     for m in messages:
         text = m.get("content", "")
         shown.append({"role": m["role"], "content": as_text_part(text)})
         if m.get("stopped"):
-            shown[-1]["content"].append({"type": "text", "text": "\n\n*— stopped*"})
+            shown[-1]["content"].append(STOPPED_MARK)
     return shown
 
 
@@ -201,8 +204,7 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
             history: list[dict[str, Any]] = []
             if current:
                 service.wait_until_saved(current)  # a reload or Stop mid-answer: show what was kept
-                meta = service.info(current)
-                history = service.history(current)
+                meta, history = service.chat(current)
             chats = service.list_chats(me)
             return {
                 chat_id: current,
@@ -395,12 +397,10 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
             if never_sent:
                 shown[message] = text
             # A Stop pressed after the answer finished stopped nothing: keep its stats line.
-            if note and (never_sent or answer_was_cut(current)):
+            cut = bool(shown[chatbot]) and shown[chatbot][-1]["content"][-1] == STOPPED_MARK
+            if note and (never_sent or cut):
                 shown[stats] = note
             return shown
-
-        def answer_was_cut(current: str) -> bool:
-            return bool(current) and any(m.get("stopped") for m in service.history(current)[-1:])
 
         stopped, failed = gr.State("Stopped."), gr.State("")
         for event in running:

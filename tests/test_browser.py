@@ -117,8 +117,21 @@ def current_chat(page: Page) -> str:
 
 def set_max_tokens(page: Page, tokens: int) -> None:
     page.get_by_text("Generation settings").click()
-    page.locator("#chmocoder-max-tokens input[type=range]").fill(str(tokens))
-    expect(page.locator("#chmocoder-max-tokens input[type=number]")).to_have_value(str(tokens))
+    slider = page.locator("#chmocoder-max-tokens input[type=range]")
+    shown = page.locator("#chmocoder-max-tokens input[type=number]")
+    # The panel's slider mounts when it opens and may reset its value just after the first input:
+    # set it until it has held for two checks in a row.
+    held = 0
+    for _ in range(40):
+        if held == 2:
+            break
+        if shown.input_value() == str(tokens):
+            held += 1
+        else:
+            held = 0
+            slider.fill(str(tokens))
+        page.wait_for_timeout(150)
+    expect(shown).to_have_value(str(tokens))
 
 
 def record_answer_lengths(page: Page) -> None:
