@@ -258,7 +258,11 @@ def test_rename_and_delete(page: Page, server: LiveServer, client: Client) -> No
     ask(page, "Temporary question about loops.")
     chat = current_chat(page)
     page.locator("#chmocoder-manage").get_by_text("This chat").click()
-    page.locator("#chmocoder-title-box textarea, #chmocoder-title-box input").first.fill("Loops, renamed")
+    title_box = page.locator("#chmocoder-title-box textarea, #chmocoder-title-box input").first
+    # The panel's fields mount when it opens and then take the chat's title: type after that.
+    expect(title_box).to_have_value("Temporary question about loops.")
+    title_box.fill("Loops, renamed")
+    expect(title_box).to_have_value("Loops, renamed")
     page.get_by_role("button", name="Rename").click()
     expect(page.locator("#chmocoder-chats")).to_contain_text("Loops, renamed")
     expect(page.locator("#chmocoder-title")).to_contain_text("Loops, renamed")
