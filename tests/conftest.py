@@ -125,3 +125,11 @@ def live(start_server: Callable[..., LiveServer], redis_server: EmbeddedRedis) -
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """Keep each phase's report on the test item, so fixtures can tell in teardown that a test failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
