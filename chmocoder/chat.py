@@ -12,9 +12,9 @@ import logging
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import metrics
@@ -170,9 +170,10 @@ class ChatService:
         return GenerationParams(int(max_tokens), float(temperature), float(top_p), tuple(options.stop))
 
     def fit_prompt(
-        self, system: str, history: list[dict[str, Any]], message: str, max_tokens: int
-    ) -> tuple[list[int], int, int]:
-        """Prompt tokens that fit the window, the answer budget left, and how many old messages were dropped.
+        self, system: str, history: list[dict[str, Any]], message: str, params: GenerationParams
+    ) -> tuple[list[int], GenerationParams, int]:
+        """Prompt tokens that fit the window, `params` with the answer budget left, and how many old
+        messages were dropped.
 
         The oldest messages go first; the system prompt and the new message are always kept. A
         message that cannot fit even alone is refused with its size, never truncated silently.
@@ -186,7 +187,7 @@ class ChatService:
                 f"the message is about {len(alone):,} tokens with the instructions; the model's window holds "
                 f"{n_ctx:,} tokens including the answer, so shorten it or split it"
             )
-        budget = max(n_ctx - max_tokens, len(alone))
+        budget = max(n_ctx - params.max_tokens, len(alone))
         dropped = 0
         while True:
             prompt = self.engine.prompt_tokens([{"role": "system", "content": system}, *turns, newest])
@@ -195,7 +196,7 @@ class ChatService:
             # Drop the oldest exchange; never leave an assistant message first.
             cut = 2 if len(turns) > 1 and turns[1]["role"] == "assistant" else 1
             turns, dropped = turns[cut:], dropped + cut
-        return prompt, min(max_tokens, n_ctx - len(prompt)), dropped
+        return prompt, replace(params, max_tokens=min(params.max_tokens, n_ctx - len(prompt))), dropped
 
     def send(
         self, chat_id: str, message: Any, options: TurnOptions = TurnOptions(), replace_from: int | None = None
@@ -207,10 +208,7 @@ class ChatService:
         `replace_from=i` answers `message` in place of the user message at index i, dropping it and
         everything after it (Edit and Regenerate); the stored chat changes only once the new turn starts.
         """
-        message = self.validate_message(message)
-        _check_choice(options.task, TASKS, "task")
-        _check_choice(options.level, LEVELS, "level")
-        params = self.generation_params(options)
+        message, params = self._checked(message, options)
         with storage_errors():
             meta, history = self.store.chat(chat_id)
         # Editing the first question retitles the chat, unless the user named it.
@@ -222,8 +220,7 @@ class ChatService:
             history = history[:replace_from]
         task = options.task or meta.get("task", DEFAULT_TASK)
         level = options.level or meta.get("level", DEFAULT_LEVEL)
-        prompt, max_tokens, dropped = self.fit_prompt(system_prompt(task, level), history, message, params.max_tokens)
-        params = GenerationParams(max_tokens, params.temperature, params.top_p, params.stop)
+        prompt, params, dropped = self.fit_prompt(system_prompt(task, level), history, message, params)
         log.debug("turn chat=%s message=%r", chat_id, message)
 
         def turn() -> Iterator[Reply]:
@@ -234,28 +231,17 @@ class ChatService:
                 self.store.append(chat_id, user_entry, title=title_from(message), keep=replace_from)
                 if retitle:
                     self.store.update(chat_id, title=title_from(message))
-
-            stats = GenerationStats()
-            text = ""
-            outcome = "stopped"
             saved = self._saving[chat_id] = threading.Event()
-            try:
-                with closing(self._answer(prompt, params, stats, chat_id)) as answer:
-                    for text in answer:
-                        yield Reply(text)
-                outcome = "done"
-                record = self._save_answer(chat_id, text, stats, task, level, dropped)
-            except EngineError as exc:
-                outcome = "error"
-                self._save_answer(chat_id, text, stats, task, level, dropped, error=str(exc))
-                raise ChatError(f"{exc}; the partial answer was saved") from exc
-            finally:
-                if outcome == "stopped":
-                    self._save_answer(chat_id, text, stats, task, level, dropped, stopped=True)
-                saved.set()
-                if self._saving.get(chat_id) is saved:
-                    del self._saving[chat_id]
-            yield Reply(text, done=True, stats=record)
+
+            def save(text: str, record: dict[str, Any], outcome: str, error: str | None) -> None:
+                try:
+                    self._save_answer(chat_id, text, record, task, level, outcome, error)
+                finally:
+                    saved.set()
+                    if self._saving.get(chat_id) is saved:
+                        del self._saving[chat_id]
+
+            yield from self._stream(prompt, params, dropped, f"turn chat={chat_id}", chat_id, save)
 
         return turn()
 
@@ -269,42 +255,17 @@ class ChatService:
             raise InvalidInput("the last message must be the user's")
         if sum(len(m.get("content") or "") for m in messages) > MAX_CONVERSATION_CHARS:
             raise InvalidInput(f"the conversation is longer than {MAX_CONVERSATION_CHARS:,} characters")
-        message = self.validate_message(messages[-1].get("content"))
-        _check_choice(options.task, TASKS, "task")
-        _check_choice(options.level, LEVELS, "level")
-        params = self.generation_params(options)
+        message, params = self._checked(messages[-1].get("content"), options)
         system = "\n\n".join(m["content"] for m in messages if m["role"] == "system" and m.get("content")) or (
             system_prompt(options.task or DEFAULT_TASK, options.level or DEFAULT_LEVEL)
         )
         history = [m for m in messages[:-1] if m["role"] in ("user", "assistant")]
-        prompt, max_tokens, dropped = self.fit_prompt(system, history, message, params.max_tokens)
-        params = GenerationParams(max_tokens, params.temperature, params.top_p, params.stop)
+        prompt, params, dropped = self.fit_prompt(system, history, message, params)
         # A client resending one conversation keeps the same system prompt and first question.
         opening = next((m["content"] for m in messages if m["role"] == "user"), "")
         key = "v1:" + hashlib.sha256(f"{system}\x00{opening}".encode()).hexdigest()[:32]
 
-        def turn() -> Iterator[Reply]:
-            stats = GenerationStats()
-            text = ""
-            outcome = "stopped"
-            try:
-                with closing(self._answer(prompt, params, stats, key)) as answer:
-                    for text in answer:
-                        yield Reply(text)
-                outcome = "done"
-            except EngineError as exc:
-                outcome = "error"
-                raise ChatError(str(exc)) from exc
-            finally:
-                record = stats.as_dict() | {"dropped_messages": dropped}
-                metrics.observe_turn(outcome, record)
-                log.info(
-                    "completion prompt_tokens=%d tokens=%d ttft_s=%s tok_s=%s outcome=%s",
-                    stats.prompt_tokens, stats.completion_tokens, record["ttft_s"], record["tokens_per_s"], outcome,
-                )
-            yield Reply(text, done=True, stats=record)
-
-        return turn()
+        return self._stream(prompt, params, dropped, "completion", key, lambda *_: None)
 
     def regenerate(self, chat_id: str, options: TurnOptions = TurnOptions()) -> Iterator[Reply]:
         """Answer the last question again, replacing the last answer."""
@@ -381,6 +342,46 @@ class ChatService:
 
     # -- helpers -------------------------------------------------------------------------------
 
+    def _checked(self, message: Any, options: TurnOptions) -> tuple[str, GenerationParams]:
+        """The message and generation settings of a turn, or InvalidInput before anything runs."""
+        message = self.validate_message(message)
+        _check_choice(options.task, TASKS, "task")
+        _check_choice(options.level, LEVELS, "level")
+        return message, self.generation_params(options)
+
+    def _stream(
+        self,
+        prompt: list[int],
+        params: GenerationParams,
+        dropped: int,
+        what: str,
+        key: str,
+        finish: Callable[[str, dict[str, Any], str, str | None], None],
+    ) -> Iterator[Reply]:
+        """Stream one answer (`key` names its KV state). However it ends — "done", "stopped" (the
+        iterator was closed: Stop, a disconnect) or "error" (the model failed) — the turn is counted
+        and logged, and `finish(text, record, outcome, error)` runs exactly once."""
+        stats = GenerationStats()
+        text, outcome, error = "", "stopped", None
+        try:
+            with closing(self._answer(prompt, params, stats, key)) as answer:
+                for text in answer:
+                    yield Reply(text)
+            outcome = "done"
+        except EngineError as exc:
+            outcome, error = "error", str(exc)
+            raise ChatError(error) from exc
+        finally:
+            record = stats.as_dict() | {"dropped_messages": dropped}
+            metrics.observe_turn(outcome, record)
+            log.info(
+                "%s prompt_tokens=%d tokens=%d ttft_s=%s tok_s=%s dropped=%d outcome=%s",
+                what, stats.prompt_tokens, stats.completion_tokens, record["ttft_s"], record["tokens_per_s"],
+                dropped, outcome,
+            )
+            finish(text, record, outcome, error)
+        yield Reply(text, done=True, stats=record)
+
     def _answer(self, prompt: list[int], params: GenerationParams, stats: GenerationStats, key: str) -> Iterator[str]:
         """The answer so far, after each batch of tokens. Closing it stops the model at the next token."""
         text = ""
@@ -390,37 +391,23 @@ class ChatService:
                 yield text
 
     def _save_answer(
-        self,
-        chat_id: str,
-        text: str,
-        stats: GenerationStats,
-        task: str,
-        level: str,
-        dropped: int,
-        stopped: bool = False,
-        error: str | None = None,
-    ) -> dict[str, Any]:
-        record = stats.as_dict() | {"dropped_messages": dropped}
-        metrics.observe_turn("error" if error else "stopped" if stopped else "done", record)
+        self, chat_id: str, text: str, record: dict[str, Any], task: str, level: str, outcome: str, error: str | None
+    ) -> None:
+        """Append the answer; a stopped or failed one is marked as stopped. A finished answer that
+        cannot be saved is an error for the user; a cut one is only logged (nobody is waiting)."""
         entry: dict[str, Any] = {
             "role": "assistant", "content": text, "at": time.time(), "task": task, "level": level, "stats": record,
         }
-        if stopped or error:
+        if outcome != "done":
             entry["stopped"] = True
         if error:
             entry["error"] = error
-        log.info(
-            "turn chat=%s prompt_tokens=%d tokens=%d ttft_s=%s tok_s=%s dropped=%d stopped=%s error=%s",
-            chat_id, stats.prompt_tokens, stats.completion_tokens, record["ttft_s"], record["tokens_per_s"],
-            dropped, bool(stopped), bool(error),
-        )
         try:
             self.store.append(chat_id, entry)
         except StoreError:
             log.exception("could not save the answer chat=%s", chat_id)
-            if not stopped:
+            if outcome == "done":
                 raise Unavailable("the answer could not be saved: chat storage (Redis) is unreachable") from None
-        return record
 
 
 @contextmanager
