@@ -74,9 +74,14 @@ ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
+def http_status(exc: ChatError, invalid: int = 422) -> int:
+    """The HTTP status of a refused request; storage trouble (the rest) is 503. OpenAI's protocol
+    answers bad input with 400, this API with 422 like FastAPI's own validation."""
+    return {UnknownChat: 404, Forbidden: 403, InvalidInput: invalid}.get(type(exc), 503)
+
+
 def http_error(exc: ChatError) -> HTTPException:
-    code = {UnknownChat: 404, Forbidden: 403, InvalidInput: 422}.get(type(exc), 503)
-    return HTTPException(status_code=code, detail=str(exc))
+    return HTTPException(status_code=http_status(exc), detail=str(exc))
 
 
 def service_of(request: Request) -> ChatService:
@@ -99,15 +104,22 @@ def require_api_key(
         )
 
 
+def chat_fields(meta: dict[str, Any]) -> dict[str, Any]:
+    """What a summary and a transcript both say about a chat, from its stored metadata."""
+    return {
+        "title": meta.get("title") or "",
+        "task": meta.get("task", DEFAULT_TASK),
+        "level": meta.get("level", DEFAULT_LEVEL),
+        "created": float(meta.get("created") or 0),
+        "updated": float(meta.get("updated") or 0),
+    }
+
+
 def transcript(meta: dict[str, str], messages: list[dict], chat_id: str | None) -> Transcript:
     return Transcript(
         id=chat_id,
-        title=meta.get("title", ""),
-        task=meta.get("task", DEFAULT_TASK),
-        level=meta.get("level", DEFAULT_LEVEL),
-        created=float(meta.get("created", 0)),
-        updated=float(meta.get("updated", 0)),
         messages=[Message(**{k: m[k] for k in ("role", "content", "stopped", "at") if k in m}) for m in messages],
+        **chat_fields(meta),
     )
 
 
@@ -172,14 +184,7 @@ def build_router() -> APIRouter:
 
 
 def summary(chat_id: str, meta: dict[str, Any]) -> ChatSummary:
-    return ChatSummary(
-        id=chat_id,
-        title=meta.get("title") or "",
-        task=meta.get("task", DEFAULT_TASK),
-        level=meta.get("level", DEFAULT_LEVEL),
-        created=float(meta.get("created") or 0),
-        updated=float(meta.get("updated") or 0),
-    )
+    return ChatSummary(id=chat_id, **chat_fields(meta))
 
 
 def shared_chat(request: Request, token: str) -> tuple[dict[str, str], list[dict]]:

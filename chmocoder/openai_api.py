@@ -24,8 +24,8 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from .api import require_api_key
-from .chat import ChatError, ChatService, Forbidden, InvalidInput, Reply, TurnOptions, UnknownChat
+from .api import http_status, require_api_key
+from .chat import ChatError, ChatService, InvalidInput, Reply, TurnOptions
 
 CHAT_HEADER = "X-ChMOCoder-Chat"
 
@@ -106,7 +106,7 @@ class ModelList(BaseModel):
 
 
 def openai_error(exc: ChatError | str, code: int | None = None) -> JSONResponse:
-    status = code or {UnknownChat: 404, Forbidden: 403, InvalidInput: 400}.get(type(exc), 503)
+    status = code or (http_status(exc, invalid=400) if isinstance(exc, ChatError) else 500)
     kind = "invalid_request_error" if status < 500 else "server_error"
     return JSONResponse({"error": {"message": str(exc), "type": kind, "code": status}}, status_code=status)
 
