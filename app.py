@@ -11,7 +11,7 @@ from chmocoder.settings import Settings
 
 
 def main() -> int:
-    settings = Settings.from_environment()
+    settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         app = create_app(settings)

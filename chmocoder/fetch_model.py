@@ -14,7 +14,7 @@ from .settings import Settings
 
 
 def main() -> int:
-    settings = Settings.from_environment()
+    settings = Settings()
     try:
         path = resolve_model(settings.model, settings.models_dir, settings.catalog_file)
     except ModelResolutionError as exc:

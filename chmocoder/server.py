@@ -6,7 +6,6 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import gradio as gr
 from fastapi import FastAPI, Response
@@ -87,7 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     model_path = resolve_model(settings.model, settings.models_dir, settings.catalog_file)
     cache = KVCache(
         settings.kv_cache_mb * 2**20,
-        Path(settings.kv_cache_dir) if settings.kv_cache_dir else None,
+        settings.kv_cache_dir,
         settings.kv_cache_disk_mb * 2**20,
     )
     engine = Engine(

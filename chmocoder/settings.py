@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -38,7 +40,7 @@ class Settings(BaseSettings):
     n_threads: int = Field(ge=0, description="CPU threads for the model; 0 = every CPU this process may use.")
 
     kv_cache_mb: int = Field(ge=0, description="Memory for saved per-chat KV states (MB); 0 turns the cache off.")
-    kv_cache_dir: str = Field(description="Directory where KV states evicted from memory go; empty = none.")
+    kv_cache_dir: Path | None = Field(description="Directory where KV states evicted from memory go; empty = none.")
     kv_cache_disk_mb: int = Field(ge=0, description="Disk budget for spilled KV states (MB).")
 
     stream_interval_ms: int = Field(ge=0, description="At most one streamed update per this many ms.")
@@ -60,24 +62,19 @@ class Settings(BaseSettings):
     root_path: str = Field(description="URL prefix when served behind a proxy under a sub-path.")
     log_level: str = Field(description="Python logging level.")
 
-    @field_validator("models_dir", "data_dir", "catalog_file")
+    @field_validator("kv_cache_dir", mode="before")
     @classmethod
-    def _anchor_to_project(cls, value: Path) -> Path:
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("models_dir", "data_dir", "catalog_file", "kv_cache_dir")
+    @classmethod
+    def _anchor_to_project(cls, value: Path | None) -> Path | None:
         """Relative paths mean 'inside the project', whatever the working directory is."""
+        if value is None:
+            return None
         value = value.expanduser()
         return value if value.is_absolute() else PROJECT_ROOT / value
-
-    @classmethod
-    def from_environment(cls) -> Settings:
-        """The running app's settings: CHMOCODER_* variables, then the platform's, then the defaults."""
-        overrides: dict[str, str] = {}
-        for field, names in PLATFORM_VARIABLES.items():
-            if f"CHMOCODER_{field.upper()}" in os.environ:
-                continue
-            found = next((os.environ[name] for name in names if os.environ.get(name)), None)
-            if found is not None:
-                overrides[field] = found
-        return cls(**overrides)  # type: ignore[arg-type]
 
     @model_validator(mode="after")
     def _answer_limits(self) -> Settings:
@@ -99,5 +96,17 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Explicit arguments beat env vars, which beat the defaults file."""
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+        """Explicit arguments beat CHMOCODER_* variables, which beat the platform's, which beat the defaults file."""
+        return (init_settings, env_settings, PlatformVariables(settings_cls), TomlConfigSettingsSource(settings_cls))
+
+
+class PlatformVariables(PydanticBaseSettingsSource):
+    """Hosting platforms' own variables (PORT, GRADIO_SERVER_PORT, ...) for the settings they name."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        names = PLATFORM_VARIABLES.get(field_name, ())
+        return next((os.environ[name] for name in names if os.environ.get(name)), None), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found = {name: self.get_field_value(field, name)[0] for name, field in self.settings_cls.model_fields.items()}
+        return {name: value for name, value in found.items() if value is not None}

@@ -220,12 +220,16 @@ def test_a_preloaded_model_is_read_from_the_hub_cache(tmp_path: Path) -> None:
     assert not (tmp_path / "models").exists()
 
 
-@pytest.mark.parametrize("variables", [{"PORT": "{port}"}, {"GRADIO_SERVER_PORT": "{port}"}])
+@pytest.mark.parametrize(
+    "variables",
+    [{"PORT": "{port}"}, {"GRADIO_SERVER_PORT": "{port}"}, {"PORT": "8000", "CHMOCODER_PORT": "{port}"}],
+)
 def test_platform_port_variables(variables: dict[str, str], tmp_path: Path) -> None:
     port = str(free_port())
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHMOCODER_")}
+    platform = ("PORT", "GRADIO_SERVER_PORT")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHMOCODER_") and k not in platform}
     env.update({k: v.format(port=port) for k, v in variables.items()})
-    code = "from chmocoder.settings import Settings; print(Settings.from_environment().port)"
+    code = "from chmocoder.settings import Settings; print(Settings().port)"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=PROJECT_ROOT)
     assert out.stdout.strip() == port
 
