@@ -29,7 +29,7 @@ class Snapshot:
     key: str
     tokens: np.ndarray  # int32: the tokens whose KV cells the state holds
     size: int
-    data: bytes | None = None  # in RAM, or
+    data: bytearray | None = None  # in RAM (writable: llama.cpp reads it in place), or
     path: Path | None = None  # on disk
 
 
@@ -71,7 +71,7 @@ class KVCache:
     def __len__(self) -> int:
         return len(self._ram) + len(self._disk)
 
-    def put(self, key: str, tokens: np.ndarray, data: bytes) -> None:
+    def put(self, key: str, tokens: np.ndarray, data: bytearray) -> None:
         snapshot = Snapshot(key, np.asarray(tokens, dtype=np.int32).copy(), len(data), data=data)
         with self._lock:
             self._drop(key)
@@ -89,7 +89,7 @@ class KVCache:
         n, snapshot = max(scored, key=lambda pair: pair[0])
         return snapshot, n
 
-    def load(self, snapshot: Snapshot) -> bytes | None:
+    def load(self, snapshot: Snapshot) -> bytearray | None:
         """The state's bytes (None if it was evicted meanwhile); a use makes it most recent."""
         with self._lock:
             if snapshot.key in self._ram:
@@ -97,10 +97,14 @@ class KVCache:
                 return snapshot.data
             if snapshot.key in self._disk and snapshot.path is not None:
                 self._disk.move_to_end(snapshot.key)
+                data = bytearray(snapshot.size)
                 try:
-                    return snapshot.path.read_bytes()
+                    with snapshot.path.open("rb") as file:
+                        if file.readinto(data) == snapshot.size:
+                            return data
                 except OSError:
-                    self._drop(snapshot.key)
+                    pass
+                self._drop(snapshot.key)
         return None
 
     def _drop(self, key: str) -> None:

@@ -21,8 +21,8 @@ from chmocoder.streaming import in_background
 CONTEXT = " ".join(f"Line {i}: process_item handles record {i} and returns its checksum." for i in range(40))
 
 
-def make_service(engine_path: Path, settings: Settings, store: ChatStore, budget: int) -> ChatService:
-    engine = Engine(engine_path, n_ctx=settings.n_ctx, n_threads=settings.threads, cache=KVCache(budget))
+def make_service(engine_path: Path, settings: Settings, store: ChatStore, cache: KVCache) -> ChatService:
+    engine = Engine(engine_path, n_ctx=settings.n_ctx, n_threads=settings.threads, cache=cache)
     return ChatService(engine, store, settings)
 
 
@@ -31,17 +31,21 @@ def turn(service: ChatService, chat: str, text: str) -> tuple[str, dict]:
     return final.text, final.stats
 
 
-def test_a_restored_chat_answers_exactly_as_an_uninterrupted_one(engine, settings, store) -> None:
+@pytest.mark.parametrize("kept", ["in memory", "spilled to disk"])
+def test_a_restored_chat_answers_exactly_as_an_uninterrupted_one(engine, settings, store, kept, tmp_path) -> None:
     """Chat A, then chat B, then A's follow-up from the saved state: the same answer, at temperature 0,
-    as A's follow-up asked straight after its first turn, and almost none of its history is re-read."""
-    cached = make_service(engine.model_path, settings, store, 2**30)
+    as A's follow-up asked straight after its first turn, and almost none of its history is re-read.
+    A state spilled to disk (here: every state, as memory holds none) works the same."""
+    cache = KVCache(2**30) if kept == "in memory" else KVCache(1, disk_dir=tmp_path, disk_budget=2**30)
+    cached = make_service(engine.model_path, settings, store, cache)
     a, b = cached.new_chat(), cached.new_chat()
     turn(cached, a, f"Here is my code:\n{CONTEXT}\nSummarise it.")
     turn(cached, b, f"Different chat:\n{CONTEXT[::-1]}\nWhat is this?")
     follow_up, stats = turn(cached, a, "Now write a unit test for process_item.")
     assert stats["cached_tokens"] >= 0.9 * stats["prompt_tokens"], stats
+    assert (cache.ram_bytes == 0) == (kept == "spilled to disk")
 
-    plain = make_service(engine.model_path, settings, store, 0)
+    plain = make_service(engine.model_path, settings, store, KVCache(0))
     c = plain.new_chat()
     turn(plain, c, f"Here is my code:\n{CONTEXT}\nSummarise it.")
     expected, _ = turn(plain, c, "Now write a unit test for process_item.")
@@ -49,7 +53,7 @@ def test_a_restored_chat_answers_exactly_as_an_uninterrupted_one(engine, setting
 
 
 def test_without_the_cache_interleaving_re_reads_the_history(engine, settings, store) -> None:
-    plain = make_service(engine.model_path, settings, store, 0)
+    plain = make_service(engine.model_path, settings, store, KVCache(0))
     a, b = plain.new_chat(), plain.new_chat()
     turn(plain, a, f"Here is my code:\n{CONTEXT}\nSummarise it.")
     turn(plain, b, "Unrelated: what is a monad?")
@@ -59,15 +63,15 @@ def test_without_the_cache_interleaving_re_reads_the_history(engine, settings, s
 
 def test_memory_stays_within_the_budget_through_the_engine(engine, settings, store) -> None:
     budget = 40 * 2**20  # about two states of these chats (23 KB a token for the test model)
-    service = make_service(engine.model_path, settings, store, budget)
+    service = make_service(engine.model_path, settings, store, KVCache(budget))
     for n in range(5):
         turn(service, service.new_chat(), f"Chat {n}: {CONTEXT}")
         assert 0 < service.engine.cache.ram_bytes <= budget
     assert len(service.engine.cache) < 5, "older states were evicted"
 
 
-def state(n: int, size: int) -> tuple[np.ndarray, bytes]:
-    return np.arange(n, dtype=np.int32), bytes([n % 251]) * size
+def state(n: int, size: int) -> tuple[np.ndarray, bytearray]:
+    return np.arange(n, dtype=np.int32), bytearray([n % 251]) * size
 
 
 def test_lru_eviction_spills_to_disk_within_its_budget(tmp_path: Path) -> None:
