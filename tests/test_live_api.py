@@ -103,7 +103,9 @@ def test_cancel_stops_generation_and_keeps_the_partial_answer(client: Client) ->
     job = client.submit(
         chat_id, "Write a long, detailed tutorial on Python generators.", None, None, None, 1000, api_name="/chat"
     )
+    deadline = time.monotonic() + 60
     while len(job.outputs()) < 3:
+        assert time.monotonic() < deadline, "the answer should stream"
         time.sleep(0.02)
     job.cancel()
     deadline = time.monotonic() + 30
