@@ -103,10 +103,14 @@ class Settings(BaseSettings):
 class PlatformVariables(PydanticBaseSettingsSource):
     """Hosting platforms' own variables (PORT, GRADIO_SERVER_PORT, ...) for the settings they name."""
 
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+    @staticmethod
+    def value(field_name: str) -> str | None:
         names = PLATFORM_VARIABLES.get(field_name, ())
-        return next((os.environ[name] for name in names if os.environ.get(name)), None), field_name, False
+        return next((os.environ[name] for name in names if os.environ.get(name)), None)
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.value(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        found = {name: self.get_field_value(field, name)[0] for name, field in self.settings_cls.model_fields.items()}
+        found = {name: self.value(name) for name in PLATFORM_VARIABLES}
         return {name: value for name, value in found.items() if value is not None}

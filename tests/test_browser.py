@@ -159,8 +159,8 @@ def record_answer_lengths(page: Page) -> None:
 
 def occupy_model(server: LiveServer, max_tokens: int) -> Job:
     """Another user, a script through the same queue, keeps the model busy writing an essay. A script
-    rather than a third browser: rendering 1,500 streamed tokens took more than half of these 2
-    cores and slowed everything the test then waits for."""
+    rather than a third browser: a page drawing the streamed essay competes with the model for these
+    2 cores (the test model ran a third slower here) and slows everything the test then waits for."""
     client = Client(server.url, verbose=False)
     chat = client.predict("write", "intermediate", api_name="/new_chat")
     job = client.submit(chat, LONG_ESSAY, None, None, None, max_tokens, api_name="/chat")
