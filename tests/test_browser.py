@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from gradio_client import Client
 from gradio_client.client import Job
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from .conftest import LiveServer
 
@@ -124,23 +124,27 @@ def current_chat(page: Page) -> str:
     return checked.get_attribute("value") or ""
 
 
-def set_max_tokens(page: Page, tokens: int) -> None:
-    page.get_by_text("Generation settings").click()
-    slider = page.locator("#chmocoder-max-tokens input[type=range]")
-    shown = page.locator("#chmocoder-max-tokens input[type=number]")
-    # The panel's slider mounts when it opens and may reset its value just after the first input:
-    # set it until it has held for two checks in a row.
+def fill_until_held(field: Locator, shown: Locator, value: str) -> None:
+    """Fields inside a panel mount when it opens and may take their old value once more just after a
+    first input (seen with the title box and the slider): fill `field` until `shown` has held the
+    value for two checks in a row."""
     held = 0
     for _ in range(40):
         if held == 2:
             break
-        if shown.input_value() == str(tokens):
+        if shown.input_value() == value:
             held += 1
         else:
             held = 0
-            slider.fill(str(tokens))
-        page.wait_for_timeout(150)
-    expect(shown).to_have_value(str(tokens))
+            field.fill(value)
+        field.page.wait_for_timeout(150)
+    expect(shown).to_have_value(value)
+
+
+def set_max_tokens(page: Page, tokens: int) -> None:
+    page.get_by_text("Generation settings").click()
+    number = page.locator("#chmocoder-max-tokens input[type=number]")
+    fill_until_held(page.locator("#chmocoder-max-tokens input[type=range]"), number, str(tokens))
 
 
 def record_answer_lengths(page: Page) -> None:
@@ -282,10 +286,8 @@ def test_rename_and_delete(page: Page, server: LiveServer, client: Client) -> No
     chat = current_chat(page)
     page.locator("#chmocoder-manage").get_by_text("This chat").click()
     title_box = page.locator("#chmocoder-title-box textarea, #chmocoder-title-box input").first
-    # The panel's fields mount when it opens and then take the chat's title: type after that.
     expect(title_box).to_have_value("Temporary question about loops.")
-    title_box.fill("Loops, renamed")
-    expect(title_box).to_have_value("Loops, renamed")
+    fill_until_held(title_box, title_box, "Loops, renamed")
     page.get_by_role("button", name="Rename").click()
     expect(page.locator("#chmocoder-chats")).to_contain_text("Loops, renamed")
     expect(page.locator("#chmocoder-title")).to_contain_text("Loops, renamed")
