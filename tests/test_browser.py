@@ -29,8 +29,12 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# The test model writes this essay until it reaches the token limit (1,500 tokens and more).
+# The test model writes this essay, and most long answers, until it reaches the token limit. Answers a
+# test stops or cancels may run this long: about 90 s here, longer than any test needs them to last
+# on a slow machine. Nothing waits for them to end.
 LONG_ESSAY = "Write a long essay about the history of Python."
+LONG_ANSWER = {"n_ctx": "8192", "max_new_tokens_limit": "4000"}
+LONG_TOKENS = 4000
 CODE_MESSAGE = (
     "Explain this code:\n```python\ndef walk(tree):\n    for node in tree:\n"
     "        if node.children:\n            walk(node.children)\n```"
@@ -51,7 +55,7 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def server(start_server: Callable[..., LiveServer], redis_server) -> LiveServer:
     # Short answers by default, so that the tests stay quick; a test wanting more sets the slider.
-    return start_server(redis_server.url, max_new_tokens="120")
+    return start_server(redis_server.url, max_new_tokens="120", **LONG_ANSWER)
 
 
 @pytest.fixture(scope="module")
@@ -161,18 +165,24 @@ def record_answer_lengths(page: Page) -> None:
     )
 
 
-def occupy_model(server: LiveServer, max_tokens: int) -> Job:
-    """Another user, a script through the same queue, keeps the model busy writing an essay. A script
-    rather than a third browser: a page drawing the streamed essay competes with the model for these
-    2 cores (the test model ran a third slower here) and slows everything the test then waits for."""
+def occupy_model(server: LiveServer) -> Job:
+    """Another user, a script through the same queue, keeps the model busy writing an essay until the
+    test cancels it. A script rather than a third browser: a page drawing the streamed essay competes
+    with the model for these 2 cores (the test model ran a third slower here) and slows everything the
+    test then waits for."""
     client = Client(server.url, verbose=False)
     chat = client.predict("write", "intermediate", api_name="/new_chat")
-    job = client.submit(chat, LONG_ESSAY, None, None, None, max_tokens, api_name="/chat")
+    job = client.submit(chat, LONG_ESSAY, None, None, None, LONG_TOKENS, api_name="/chat")
     deadline = time.monotonic() + 60
     while not job.outputs() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert job.outputs(), "the essay should have started streaming"
     return job
+
+
+def still_running(essay: Job) -> None:
+    """What follows needs the model busy: say so plainly if this machine let the essay finish first."""
+    assert not essay.done(), f"the essay ended before the test was done with it ({LONG_TOKENS} tokens)"
 
 
 def chat_titles(page: Page) -> list[str]:
@@ -202,7 +212,7 @@ def test_answer_streams_and_code_keeps_its_indentation(page: Page, server: LiveS
 
 def test_stop_keeps_the_partial_answer(page: Page, server: LiveServer, client: Client, artifacts: Path) -> None:
     open_app(page, server.url)
-    set_max_tokens(page, 1000)  # the test model writes this essay to the limit: still running at Stop
+    set_max_tokens(page, LONG_TOKENS)  # the test model writes this essay to the limit: still running at Stop
     send(page, LONG_ESSAY)
     expect(bubbles(page, "bot").last).to_contain_text("Python", timeout=30_000)
     page.get_by_role("button", name="Stop").click()
@@ -397,23 +407,25 @@ def test_queue_position_then_busy_and_nothing_lost(
 ) -> None:
     """While one answer runs, the next user waits and sees their place in the queue; the one after is
     told the queue is full and keeps their message."""
-    server = start_server(redis_server.url, queue_max_size="1", max_new_tokens="1500")
+    server = start_server(redis_server.url, queue_max_size="1", max_new_tokens=str(LONG_TOKENS), **LONG_ANSWER)
     contexts = [browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(2)]
     essay: Job | None = None
     try:
         waiting, turned_away = (c.new_page() for c in contexts)
         for p in (waiting, turned_away):
             open_app(p, server.url)
-        essay = occupy_model(server, 1500)
+        essay = occupy_model(server)
         send(waiting, "Second user: explain list slicing.")
         expect(waiting.locator("#chmocoder-chat")).to_contain_text("queue")
         waiting.screenshot(path=str(artifacts / "09-queued.png"))
         third = "Third user: what is a lambda?"
+        still_running(essay)
         send(turned_away, third)
         expect(turned_away.get_by_text("currently busy. Please try again")).to_be_visible()
         expect(turned_away.locator("#chmocoder-input textarea")).to_have_value(third)
         expect(bubbles(turned_away, "user")).to_have_count(0)
         turned_away.screenshot(path=str(artifacts / "10-queue-full.png"))
+        still_running(essay)
         essay.cancel()  # the essay's writer gives up: the model goes to the one who waited
         expect(bubbles(waiting, "bot").last).to_contain_text("slic", timeout=30_000)
         waiting.get_by_role("button", name="Stop").click()
@@ -430,7 +442,7 @@ def test_a_message_waiting_in_the_queue_survives_a_reload(page: Page, server: Li
     while waiting in the queue puts it back in the box instead of losing it."""
     open_app(page, server.url)
     question = "Waiting user: what does zip() do?"
-    essay = occupy_model(server, 1000)
+    essay = occupy_model(server)
     try:
         send(page, question)
         expect(page.locator("#chmocoder-chat")).to_contain_text("queue")
@@ -440,6 +452,7 @@ def test_a_message_waiting_in_the_queue_survives_a_reload(page: Page, server: Li
         expect(page.locator("#chmocoder-notice")).to_contain_text("back in the box")
         expect(bubbles(page, "user")).to_have_count(0)
         page.screenshot(path=str(artifacts / "11-queued-message-after-reload.png"))
+        still_running(essay)  # so the message was indeed still waiting in the queue
     finally:
         essay.cancel()
     box.press("Enter")
