@@ -7,6 +7,7 @@ Screenshots of the main states go to artifacts/ (git-ignored).
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +30,9 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# BROWSER_CPU_SLOWDOWN=8 runs every page on a CPU that many times slower (Chromium's own throttling):
+# how to see here what a slow CI machine will do to a test's waits.
+CPU_SLOWDOWN = float(os.environ.get("BROWSER_CPU_SLOWDOWN", "1"))
 # The test model writes this essay, and most long answers, until it reaches the token limit. Answers a
 # test stops or cancels may run this long: about 90 s here, longer than any test needs them to last
 # on a slow machine. Nothing waits for them to end.
@@ -63,10 +67,18 @@ def client(server: LiveServer) -> Client:
     return Client(server.url, verbose=False)
 
 
+def new_page(browser: Browser) -> Page:
+    """A page in a fresh context of its own: another person, another browser profile."""
+    page = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True).new_page()
+    if CPU_SLOWDOWN != 1:
+        page.context.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": CPU_SLOWDOWN})
+    return page
+
+
 @pytest.fixture()
 def page(browser: Browser, request: pytest.FixtureRequest, artifacts: Path) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    page = context.new_page()
+    page = new_page(browser)
+    context = page.context
     page.dialogs = []  # type: ignore[attr-defined]
     page.on("dialog", lambda d: (page.dialogs.append(d.message), d.accept()))  # type: ignore[attr-defined]
     yield page
@@ -321,9 +333,8 @@ def test_share_link_opens_read_only_in_a_fresh_browser(
     expect(link_box).to_have_value(re.compile(r"\?share="))
     link = link_box.input_value()
     assert link.startswith(server.url) and "?share=" in link
-    stranger = browser.new_context(viewport={"width": 1280, "height": 900})
+    view = new_page(browser)
     try:
-        view = stranger.new_page()
         view.goto(link)
         expect(view.locator("#chmocoder-readonly")).to_contain_text("read-only", timeout=15_000)
         expect(view.get_by_text("Shared question: what is a generator?").first).to_be_visible()
@@ -332,7 +343,7 @@ def test_share_link_opens_read_only_in_a_fresh_browser(
         view.screenshot(path=str(artifacts / "06-shared-read-only.png"))
         assert view.locator("#chmocoder-chats label").count() == 0, "a stranger sees none of the owner's chats"
     finally:
-        stranger.close()
+        view.context.close()
 
 
 def test_markdown_and_json_exports_download(page: Page, server: LiveServer) -> None:
@@ -408,10 +419,9 @@ def test_queue_position_then_busy_and_nothing_lost(
     """While one answer runs, the next user waits and sees their place in the queue; the one after is
     told the queue is full and keeps their message."""
     server = start_server(redis_server.url, queue_max_size="1", max_new_tokens=str(LONG_TOKENS), **LONG_ANSWER)
-    contexts = [browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(2)]
+    waiting, turned_away = new_page(browser), new_page(browser)
     essay: Job | None = None
     try:
-        waiting, turned_away = (c.new_page() for c in contexts)
         for p in (waiting, turned_away):
             open_app(p, server.url)
         essay = occupy_model(server)
@@ -433,8 +443,8 @@ def test_queue_position_then_busy_and_nothing_lost(
     finally:
         if essay is not None:
             essay.cancel()
-        for c in contexts:
-            c.close()
+        for p in (waiting, turned_away):
+            p.context.close()
 
 
 def test_a_message_waiting_in_the_queue_survives_a_reload(page: Page, server: LiveServer, artifacts: Path) -> None:
