@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import secrets
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -13,6 +16,7 @@ from gradio_client.exceptions import AppError
 from openai import APIStatusError, AuthenticationError, OpenAI
 
 from chmocoder.redis_server import EmbeddedRedis, free_port
+from chmocoder.settings import PROJECT_ROOT
 
 from .conftest import TEST_MODEL, LiveServer
 
@@ -217,3 +221,25 @@ def test_readyz_reports_redis_down(start_server: Callable[..., LiveServer], tmp_
     with pytest.raises(AppError, match="unreachable"):
         client.predict("write", "beginner", api_name="/new_chat")
     assert metric(server, "chmocoder_redis_errors_total") >= 1
+
+
+def readme_example(uses: str, url: str) -> str:
+    """Run the README's Python example that uses `uses`, as a reader would paste it, against `url`."""
+    blocks = re.findall(r"```python\n(.*?)```", (PROJECT_ROOT / "README.md").read_text(), re.S)
+    code = next(b for b in blocks if uses in b).replace("http://127.0.0.1:7860/", url)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, f"the README's {uses} example failed:\n{run.stderr[-2000:]}"
+    return run.stdout
+
+
+def test_the_readme_examples_run_as_written(live: LiveServer) -> None:
+    out = readme_example("gradio_client", live.url)
+    loaded, rest = out.split("\n", 1)  # gradio_client first says where it connected
+    assert loaded.startswith("Loaded as API")
+    answer, history, listed, deleted = rest.rstrip("\n").rsplit("\n", 3)
+    first_line = answer.splitlines()[0]
+    assert first_line.strip(), "the example prints the finished answer"
+    assert "Why does `print(sum([1, 2, '3']))` fail?" in history and first_line in history, "and the stored chat"
+    assert "'title': \"Why does `print(sum([1, 2, '3']))` fail?\"" in listed, "and the owner's list of chats"
+    assert deleted == "True", "and deletes it"
+    assert readme_example("from openai import", live.url).strip(), "the openai example prints an answer"
