@@ -39,8 +39,8 @@ CPU_SLOWDOWN = float(os.environ.get("BROWSER_CPU_SLOWDOWN", "1"))
 # test stops or cancels may run this long: about 90 s here, longer than any test needs them to last
 # on a slow machine. Nothing waits for them to end.
 LONG_ESSAY = "Write a long essay about the history of Python."
-LONG_ANSWER = {"n_ctx": "8192", "max_new_tokens_limit": "4000"}
 LONG_TOKENS = 4000
+LONG_ANSWER = {"n_ctx": "8192", "max_new_tokens_limit": str(LONG_TOKENS)}  # server settings that allow it
 CODE_MESSAGE = (
     "Explain this code:\n```python\ndef walk(tree):\n    for node in tree:\n"
     "        if node.children:\n            walk(node.children)\n```"
