@@ -14,7 +14,9 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, R
 from pydantic import BaseModel, Field
 
 from . import export
-from .chat import ChatError, ChatService, Forbidden, InvalidInput, UnknownChat
+from .chat import ChatService
+from .errors import ChatError, Forbidden, InvalidInput, UnknownChat
+from .library import ChatLibrary
 from .prompts import DEFAULT_LEVEL, DEFAULT_TASK, Level, Task
 
 Format = Literal["markdown", "json"]
@@ -88,6 +90,10 @@ def service_of(request: Request) -> ChatService:
     return request.app.state.service
 
 
+def library_of(request: Request) -> ChatLibrary:
+    return request.app.state.library
+
+
 def require_api_key(
     request: Request,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
@@ -148,7 +154,7 @@ def build_router() -> APIRouter:
     def list_chats(request: Request, owner: Owner) -> list[ChatSummary]:
         """The owner's chats, most recently used first."""
         try:
-            return [summary(c["id"], c) for c in service_of(request).list_chats(owner)]
+            return [summary(c["id"], c) for c in library_of(request).list_chats(owner)]
         except ChatError as exc:
             raise http_error(exc) from None
 
@@ -165,7 +171,7 @@ def build_router() -> APIRouter:
     def delete_chat(request: Request, chat_id: str, owner: Owner) -> Response:
         """Delete a chat from the owner's list, for good."""
         try:
-            service_of(request).delete(chat_id, owner)
+            library_of(request).delete(chat_id, owner)
         except ChatError as exc:
             raise http_error(exc) from None
         return Response(status_code=204)
@@ -189,7 +195,7 @@ def summary(chat_id: str, meta: dict[str, Any]) -> ChatSummary:
 
 def shared_chat(request: Request, token: str) -> tuple[dict[str, str], list[dict]]:
     try:
-        return service_of(request).shared(token)
+        return library_of(request).shared(token)
     except ChatError as exc:
         raise http_error(exc) from None
 

@@ -13,15 +13,16 @@ import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import metrics
 from .engine import Engine, EngineError, GenerationParams, GenerationStats
+from .errors import ChatError, InvalidInput, Unavailable, storage_errors
 from .prompts import DEFAULT_LEVEL, DEFAULT_TASK, LEVELS, TASKS, system_prompt
 from .settings import Settings
-from .store import TOKEN, ChatNotFound, ChatStore, StoreError
+from .store import TOKEN, ChatStore, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -31,26 +32,6 @@ TITLE_CHARS = 60
 MAX_STOPS = 4
 # A stateless (OpenAI-style) request carries its whole conversation; beyond this it is refused.
 MAX_CONVERSATION_CHARS = 400_000
-
-
-class ChatError(RuntimeError):
-    """Anything a user should be told in one sentence instead of a stack trace."""
-
-
-class InvalidInput(ChatError):
-    pass
-
-
-class UnknownChat(ChatError):
-    pass
-
-
-class Unavailable(ChatError):
-    pass
-
-
-class Forbidden(ChatError):
-    pass
 
 
 @dataclass
@@ -80,7 +61,7 @@ def _check_choice(value: str | None, allowed: tuple[str, ...], what: str) -> Non
         raise InvalidInput(f"unknown {what} {value!r}; choose one of: {', '.join(allowed)}")
 
 
-def _looks_binary(text: str) -> bool:
+def looks_binary(text: str) -> bool:
     """NUL bytes or many control characters mean a file was pasted, not a message."""
     if "\x00" in text:
         return True
@@ -88,7 +69,7 @@ def _looks_binary(text: str) -> bool:
     return controls > max(8, len(text) // 100)
 
 
-def _check_owner(owner: str) -> None:
+def check_owner(owner: str) -> None:
     if not TOKEN.match(owner or ""):
         raise InvalidInput("missing or malformed owner token")
 
@@ -120,7 +101,7 @@ class ChatService:
         _check_choice(task, TASKS, "task")
         _check_choice(level, LEVELS, "level")
         if owner is not None:
-            _check_owner(owner)
+            check_owner(owner)
         with storage_errors():
             chat_id = self.store.create(task, level, owner)
         log.info("chat created chat=%s task=%s level=%s", chat_id, task, level)
@@ -150,7 +131,7 @@ class ChatService:
         limit = self.settings.max_message_chars
         if len(message) > limit:
             raise InvalidInput(f"the message is {len(message):,} characters long; the limit is {limit:,}")
-        if _looks_binary(message):
+        if looks_binary(message):
             raise InvalidInput("the message looks like binary data (it contains control characters); paste text only")
         return message
 
@@ -290,56 +271,6 @@ class ChatService:
                 return index, str(history[index]["content"])
         raise InvalidInput("this chat has no question yet")
 
-    # -- a browser's list of chats, sharing ----------------------------------------------------
-
-    def open_chat(self, chat_id: str, owner: str) -> dict[str, str]:
-        """Open a chat by its id (the id is the key to it) and add it to this browser's list."""
-        _check_owner(owner)
-        with storage_errors():
-            meta = self.store.meta(chat_id)
-            self.store.adopt(owner, chat_id)
-        return meta
-
-    def list_chats(self, owner: str) -> list[dict[str, Any]]:
-        _check_owner(owner)
-        with storage_errors():
-            return self.store.owned_chats(owner)
-
-    def rename(self, chat_id: str, owner: str, title: str) -> str:
-        title = " ".join(str(title).split())[:TITLE_CHARS]
-        if not title or _looks_binary(title):
-            raise InvalidInput("a chat title must be some plain text")
-        self._require_owner(chat_id, owner)
-        with storage_errors():
-            self.store.update(chat_id, title=title)
-        return title
-
-    def delete(self, chat_id: str, owner: str) -> None:
-        self._require_owner(chat_id, owner)
-        with storage_errors():
-            self.store.delete(chat_id)
-            self.store.forget(owner, chat_id)
-        log.info("chat deleted chat=%s", chat_id)
-
-    def share(self, chat_id: str, owner: str) -> str:
-        """A token for a read-only link to the chat; it expires with the chat."""
-        self._require_owner(chat_id, owner)
-        with storage_errors():
-            return self.store.share(chat_id)
-
-    def shared(self, token: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
-        """Metadata and transcript behind a share token, without revealing the chat id."""
-        with storage_errors():
-            meta, messages = self.store.chat(self.store.shared_chat(token))
-            return {k: v for k, v in meta.items() if k != "share"}, messages
-
-    def _require_owner(self, chat_id: str, owner: str) -> None:
-        _check_owner(owner)
-        with storage_errors():
-            self.store.meta(chat_id)
-            if not self.store.owns(owner, chat_id):
-                raise Forbidden("this chat is not in your list of chats")
-
     # -- helpers -------------------------------------------------------------------------------
 
     def _checked(self, message: Any, options: TurnOptions) -> tuple[str, GenerationParams]:
@@ -408,14 +339,3 @@ class ChatService:
             log.exception("could not save the answer chat=%s", chat_id)
             if outcome == "done":
                 raise Unavailable("the answer could not be saved: chat storage (Redis) is unreachable") from None
-
-
-@contextmanager
-def storage_errors() -> Iterator[None]:
-    """Translate store errors into the service's user-facing errors."""
-    try:
-        yield
-    except ChatNotFound as exc:
-        raise UnknownChat(str(exc)) from exc
-    except StoreError as exc:
-        raise Unavailable(str(exc)) from exc

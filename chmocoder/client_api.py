@@ -12,13 +12,15 @@ from typing import Any
 
 import gradio as gr
 
-from .chat import ChatError, ChatService, TurnOptions
+from .chat import ChatService, TurnOptions
+from .errors import ChatError
+from .library import ChatLibrary
 from .prompts import DEFAULT_LEVEL, DEFAULT_TASK
 
 MODEL_QUEUE = "model"  # one concurrency group for everything that runs the model
 
 
-def add_api(service: ChatService) -> None:
+def add_api(service: ChatService, library: ChatLibrary) -> None:
     """Named endpoints for gradio_client. New optional parameters go after the existing ones."""
 
     def new_chat(task: str = DEFAULT_TASK, level: str = DEFAULT_LEVEL, owner: str | None = None) -> str:
@@ -91,7 +93,7 @@ def add_api(service: ChatService) -> None:
             A list of {"id", "title", "task", "level", "created", "updated"}; expired chats are left out.
         """
         try:
-            return service.list_chats(owner)
+            return library.list_chats(owner)
         except ChatError as exc:
             raise gr.Error(str(exc)) from None
 
@@ -105,7 +107,7 @@ def add_api(service: ChatService) -> None:
             True once the chat is deleted.
         """
         try:
-            service.delete(chat_id, owner)
+            library.delete(chat_id, owner)
         except ChatError as exc:
             raise gr.Error(str(exc)) from None
         return True

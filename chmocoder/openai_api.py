@@ -25,7 +25,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from .api import http_status, require_api_key
-from .chat import ChatError, ChatService, InvalidInput, Reply, TurnOptions
+from .chat import ChatService, Reply, TurnOptions
+from .errors import ChatError, InvalidInput
 
 CHAT_HEADER = "X-ChMOCoder-Chat"
 

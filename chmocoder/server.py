@@ -18,6 +18,7 @@ from .api import build_download_router, build_router
 from .chat import ChatService
 from .engine import Engine
 from .kv_cache import KVCache
+from .library import ChatLibrary
 from .metrics import REQUESTS, watch_queue
 from .model_files import resolve_model
 from .openai_api import build_openai_router
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     embedded = None if settings.redis_url else EmbeddedRedis(settings.data_dir).start()
     store = ChatStore.from_url(settings.redis_url or embedded.url, settings.chat_ttl_seconds)  # type: ignore[union-attr]
     service = ChatService(engine, store, settings)
+    library = ChatLibrary(store)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -105,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="ChMOCoder", version=__version__, lifespan=lifespan)
     app.state.service = service
+    app.state.library = library
     app.state.settings = settings
 
     # Routes must be declared before Gradio is mounted at "/", which would shadow them.
@@ -133,7 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(RequestCounter, root_path=settings.root_path)
 
-    demo = build_ui(service, settings)
+    demo = build_ui(service, library, settings)
     demo.queue(max_size=settings.queue_max_size, default_concurrency_limit=1)
     poll_queue_by_model_state(demo, engine)
     watch_queue(lambda: len(getattr(demo, "_queue", None) or ()))

@@ -18,8 +18,10 @@ from typing import Any
 
 import gradio as gr
 
-from .chat import ChatError, ChatService, Reply, TurnOptions, UnknownChat
+from .chat import ChatService, Reply, TurnOptions
 from .client_api import MODEL_QUEUE, add_api
+from .errors import ChatError, UnknownChat
+from .library import ChatLibrary
 from .prompts import DEFAULT_LEVEL, DEFAULT_TASK, LEVEL_LABELS, LEVELS, TASK_LABELS, TASKS
 from .settings import Settings
 
@@ -120,7 +122,7 @@ def chat_choices(chats: list[dict[str, str]]) -> list[tuple[str, str]]:
     return [(c["title"] or "New chat", c["id"]) for c in chats]
 
 
-def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
+def build_ui(service: ChatService, library: ChatLibrary, settings: Settings) -> gr.Blocks:
     with gr.Blocks(title="ChMOCoder") as demo:
         chat_id = gr.State("")
         owner = gr.State("")
@@ -205,7 +207,7 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
             if current:
                 service.wait_until_saved(current)  # a reload or Stop mid-answer: show what was kept
                 meta, history = service.chat(current)
-            chats = service.list_chats(me)
+            chats = library.list_chats(me)
             return {
                 chat_id: current,
                 chatbot: to_chatbot(history),
@@ -230,7 +232,7 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
             wanted = request.query_params.get("chat") or stored.get("chat") or ""
             try:
                 if wanted:
-                    service.open_chat(wanted, me)
+                    library.open_chat(wanted, me)
                 shown = view(wanted, me) | {owner: me}
                 draft = stored.get("draft") or ""
                 if draft and wanted == (stored.get("chat") or "") and not was_sent(shown, draft):
@@ -249,7 +251,7 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
         def shared(token: str) -> dict[Any, Any]:
             hide = gr.update(visible=False)
             try:
-                meta, history = service.shared(token)
+                meta, history = library.shared(token)
             except ChatError as exc:
                 return {notice: f"*{exc}*", composer: hide, chatbot: hide, options_row: hide, settings_panel: hide}
             return {
@@ -429,7 +431,7 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
 
         def rename_chat(current: str, me: str, title: str) -> dict[Any, Any]:
             try:
-                service.rename(current, me, title)
+                library.rename(current, me, title)
             except ChatError as exc:
                 gr.Warning(str(exc))
             return view(current, me) if current else {}
@@ -439,7 +441,7 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
 
         def delete_open_chat(current: str, me: str) -> dict[Any, Any]:
             try:
-                service.delete(current, me)
+                library.delete(current, me)
             except ChatError as exc:
                 gr.Warning(str(exc))
                 return {}
@@ -452,7 +454,7 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
 
         def make_share(current: str, me: str) -> str:
             try:
-                return service.share(current, me)
+                return library.share(current, me)
             except ChatError as exc:
                 gr.Warning(str(exc))
                 return ""
@@ -463,5 +465,5 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
             js="(t) => t ? window.location.origin + window.location.pathname + '?share=' + t : ''",
         )
 
-        add_api(service)
+        add_api(service, library)
     return demo

@@ -30,6 +30,7 @@ import redis  # noqa: E402
 
 from chmocoder.chat import ChatService  # noqa: E402
 from chmocoder.engine import Engine  # noqa: E402
+from chmocoder.library import ChatLibrary  # noqa: E402
 from chmocoder.model_files import resolve_model  # noqa: E402
 from chmocoder.redis_server import EmbeddedRedis, free_port  # noqa: E402
 from chmocoder.settings import PROJECT_ROOT, Settings  # noqa: E402
@@ -86,6 +87,11 @@ def store(redis_server: EmbeddedRedis, settings: Settings) -> ChatStore:
 @pytest.fixture()
 def service(engine: Engine, store: ChatStore, settings: Settings) -> ChatService:
     return ChatService(engine, store, settings)
+
+
+@pytest.fixture()
+def library(store: ChatStore) -> ChatLibrary:
+    return ChatLibrary(store)
 
 
 @pytest.fixture(scope="session")

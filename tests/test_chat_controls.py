@@ -8,7 +8,9 @@ import secrets
 import pytest
 
 from chmocoder import export
-from chmocoder.chat import ChatService, Forbidden, InvalidInput, TurnOptions, UnknownChat
+from chmocoder.chat import ChatService, TurnOptions
+from chmocoder.errors import Forbidden, InvalidInput, UnknownChat
+from chmocoder.library import ChatLibrary
 
 
 def owner() -> str:
@@ -42,12 +44,12 @@ def test_edit_replaces_a_message_and_drops_what_followed(service: ChatService) -
     ]
 
 
-def test_editing_the_first_question_retitles_unless_renamed(service: ChatService) -> None:
+def test_editing_the_first_question_retitles_unless_renamed(service: ChatService, library: ChatLibrary) -> None:
     me = owner()
     auto, named = service.new_chat(owner=me), service.new_chat(owner=me)
     for chat in (auto, named):
         ask(service, chat, "What is a list?")
-    service.rename(named, me, "My notes")
+    library.rename(named, me, "My notes")
     for chat in (auto, named):
         list(service.edit(chat, 0, "What is a set?"))
     assert service.info(auto)["title"] == "What is a set?"
@@ -78,67 +80,67 @@ def test_undo_removes_the_last_exchange_and_returns_the_question(service: ChatSe
         service.undo(chat)
 
 
-def test_each_browser_sees_only_its_own_chats(service: ChatService) -> None:
+def test_each_browser_sees_only_its_own_chats(service: ChatService, library: ChatLibrary) -> None:
     alice, bob = owner(), owner()
     first = service.new_chat(owner=alice)
     ask(service, first, "Alice's first question")
     second = service.new_chat(owner=alice)
     ask(service, second, "Alice's second question")
-    assert [c["id"] for c in service.list_chats(alice)] == [second, first], "newest first"
-    assert [c["title"] for c in service.list_chats(alice)] == ["Alice's second question", "Alice's first question"]
-    assert service.list_chats(bob) == []
+    assert [c["id"] for c in library.list_chats(alice)] == [second, first], "newest first"
+    assert [c["title"] for c in library.list_chats(alice)] == ["Alice's second question", "Alice's first question"]
+    assert library.list_chats(bob) == []
     for action in (
-        lambda: service.rename(first, bob, "mine now"),
-        lambda: service.delete(first, bob),
-        lambda: service.share(first, bob),
+        lambda: library.rename(first, bob, "mine now"),
+        lambda: library.delete(first, bob),
+        lambda: library.share(first, bob),
     ):
         with pytest.raises(Forbidden):
             action()
     assert service.info(first)["title"] == "Alice's first question"
 
 
-def test_rename_delete_and_expiry_update_the_list(service: ChatService, redis_client) -> None:
+def test_rename_delete_and_expiry_update_the_list(service: ChatService, library: ChatLibrary, redis_client) -> None:
     me = owner()
     keep, drop, expire = (service.new_chat(owner=me) for _ in range(3))
-    assert service.rename(keep, me, "  Sorting \n notes ") == "Sorting notes"
-    service.delete(drop, me)
+    assert library.rename(keep, me, "  Sorting \n notes ") == "Sorting notes"
+    library.delete(drop, me)
     with pytest.raises(UnknownChat):
         service.history(drop)
     redis_client.delete(*service.store.keys(expire))
-    assert [c["id"] for c in service.list_chats(me)] == [keep]
-    assert service.list_chats(me)[0]["title"] == "Sorting notes"
+    assert [c["id"] for c in library.list_chats(me)] == [keep]
+    assert library.list_chats(me)[0]["title"] == "Sorting notes"
     with pytest.raises(InvalidInput):
-        service.rename(keep, me, "\x00\x01")
+        library.rename(keep, me, "\x00\x01")
 
 
-def test_opening_a_chat_by_id_adds_it_to_the_list(service: ChatService) -> None:
+def test_opening_a_chat_by_id_adds_it_to_the_list(service: ChatService, library: ChatLibrary) -> None:
     chat = service.new_chat()
     me = owner()
-    service.open_chat(chat, me)
-    assert [c["id"] for c in service.list_chats(me)] == [chat]
+    library.open_chat(chat, me)
+    assert [c["id"] for c in library.list_chats(me)] == [chat]
     with pytest.raises(InvalidInput, match="owner token"):
-        service.list_chats("short")
+        library.list_chats("short")
 
 
-def test_share_token_reads_without_revealing_the_chat(service: ChatService) -> None:
+def test_share_token_reads_without_revealing_the_chat(service: ChatService, library: ChatLibrary) -> None:
     me = owner()
     chat = service.new_chat(owner=me)
     ask(service, chat, "Share this")
-    token = service.share(chat, me)
-    assert service.share(chat, me) == token, "one link per chat"
-    meta, messages = service.shared(token)
+    token = library.share(chat, me)
+    assert library.share(chat, me) == token, "one link per chat"
+    meta, messages = library.shared(token)
     assert chat not in json.dumps(meta) and messages == service.history(chat)
     with pytest.raises(UnknownChat):
-        service.shared("A" * 32)
-    service.delete(chat, me)
+        library.shared("A" * 32)
+    library.delete(chat, me)
     with pytest.raises(UnknownChat):
-        service.shared(token)
+        library.shared(token)
 
 
-def test_share_link_expires_with_the_chat(service: ChatService, redis_client) -> None:
+def test_share_link_expires_with_the_chat(service: ChatService, library: ChatLibrary, redis_client) -> None:
     me = owner()
     chat = service.new_chat(owner=me)
-    token = service.share(chat, me)
+    token = library.share(chat, me)
     ask(service, chat, "renew")
     assert 86_000 < redis_client.ttl(f"chmocoder:share:{token}") <= 86_400
 

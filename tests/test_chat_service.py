@@ -7,8 +7,9 @@ from contextlib import closing
 
 import pytest
 
-from chmocoder.chat import ChatService, InvalidInput, TurnOptions, Unavailable, UnknownChat
+from chmocoder.chat import ChatService, TurnOptions
 from chmocoder.engine import GenerationParams, GenerationStats
+from chmocoder.errors import InvalidInput, Unavailable, UnknownChat
 from chmocoder.prompts import LEVEL_RULES, TASK_RULES, system_prompt
 from chmocoder.store import ChatStore
 
