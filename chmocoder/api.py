@@ -36,11 +36,42 @@ class ErrorBody(BaseModel):
     detail: str
 
 
+class CheckRow(BaseModel):
+    label: str = Field(description="What was checked, e.g. `print(f(3))  → 5` or `f(3) == 5`.")
+    origin: Literal["answer", "user", "generated"] = Field(
+        "answer", description="Whose claim: the answer's own, the user's example, or a test written for the answer."
+    )
+    passed: bool
+    detail: str | None = Field(None, description="For a failed check: expected vs actual, or the error.")
+
+
+class Verdict(BaseModel):
+    """What running an answer's Python code in the sandbox showed. "verified" only when every check ran
+    and passed; never for code that was not run."""
+
+    status: Literal["verified", "failed", "not_checked"]
+    summary: str = Field(description='e.g. "verified: 4/4 checks passed", "1 of 4 checks still fails after 2 repairs"')
+    passed: int = 0
+    total: int = 0
+    repairs: int = Field(0, description="Repairs the model made before this verdict.")
+    reason: str = Field("", description="Why nothing was run (not_checked).")
+    failing: dict[str, str] | None = Field(None, description="The first failing check: {check, detail}.")
+    checks: list[CheckRow] = []
+
+
+class Attempt(BaseModel):
+    content: str
+    verdict: Verdict | None = None
+    stopped: bool = False
+
+
 class Message(BaseModel):
     role: Literal["user", "assistant"]
     content: str
     stopped: bool = False
     at: float | None = None
+    verdict: Verdict | None = Field(None, description="Answers with Python code: what checking it showed.")
+    attempts: list[Attempt] = Field([], description="Earlier drafts that a repair replaced, oldest first.")
 
 
 class ChatSummary(BaseModel):
@@ -121,10 +152,13 @@ def chat_fields(meta: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+MESSAGE_FIELDS = ("role", "content", "stopped", "at", "verdict", "attempts")
+
+
 def transcript(meta: dict[str, str], messages: list[dict], chat_id: str | None) -> Transcript:
     return Transcript(
         id=chat_id,
-        messages=[Message(**{k: m[k] for k in ("role", "content", "stopped", "at") if k in m}) for m in messages],
+        messages=[Message(**{k: m[k] for k in MESSAGE_FIELDS if k in m}) for m in messages],
         **chat_fields(meta),
     )
 

@@ -1,8 +1,9 @@
 """The chat service: every rule of a turn lives here, once, for every surface (UI, API, OpenAI).
 
-One turn = validate the message → load the history → build a prompt that fits the context
-window → save the user message → stream from the engine → save the answer (or, if the stream is
-closed early by Stop or a disconnect, the partial answer marked as stopped).
+The service prepares a `Turn` (validate the message → load the history → fit the prompt to the
+context window), whose stream runs: save the question → the answer → checks of its code in the
+sandbox → repairs while a check fails and rounds are left → save the answer with its verdict (or,
+if the stream is closed early by Stop or a disconnect, what was written, marked as stopped).
 """
 
 from __future__ import annotations
@@ -12,17 +13,25 @@ import logging
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import closing
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from . import metrics
+from .checks import Check, code_blocks, has_python
+from .diffs import fix_diff
 from .engine import Engine, EngineError, GenerationParams, GenerationStats
 from .errors import ChatError, InvalidInput, Unavailable, storage_errors
 from .prompts import DEFAULT_LEVEL, DEFAULT_TASK, LEVELS, TASKS, system_prompt
 from .settings import Settings
 from .store import TOKEN, ChatStore, StoreError
+from .turn import Reply, Turn, TurnOptions, TurnResult
+from .verify import Plan, Verdict, Verifier, generated_checks, not_checked, plan, repair_request, tests_request
+
+__all__ = ["ChatService", "Reply", "TurnOptions"]
 
 log = logging.getLogger(__name__)
 
@@ -32,28 +41,11 @@ TITLE_CHARS = 60
 MAX_STOPS = 4
 # A stateless (OpenAI-style) request carries its whole conversation; beyond this it is refused.
 MAX_CONVERSATION_CHARS = 400_000
-
-
-@dataclass
-class Reply:
-    """One update of a streamed answer: the whole text so far, plus stats once it is done."""
-
-    text: str
-    done: bool = False
-    stopped: bool = False
-    stats: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class TurnOptions:
-    """Per-turn choices; None means 'the chat's own setting' or 'the server default'."""
-
-    task: str | None = None
-    level: str | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    max_new_tokens: int | None = None
-    stop: tuple[str, ...] = ()
+# How often a turn whose code is being checked looks up (so that Stop lands within this).
+CHECK_POLL_S = 0.25
+# The short extra pass that writes tests for an answer that claims nothing checkable.
+TESTS_TOKENS = 200
+TESTS_SYSTEM = "You are a careful Python tester. You write short, correct assert statements."
 
 
 def _check_choice(value: str | None, allowed: tuple[str, ...], what: str) -> None:
@@ -80,10 +72,12 @@ def title_from(message: str) -> str:
 
 
 class ChatService:
-    def __init__(self, engine: Engine, store: ChatStore, settings: Settings) -> None:
+    def __init__(self, engine: Engine, store: ChatStore, settings: Settings, verifier: Verifier | None = None) -> None:
         self.engine = engine
         self.store = store
         self.settings = settings
+        self.verifier = verifier
+        self._checks_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="chmocoder-checks")
         # Turns in progress: set once their answer (whole or partial) is saved.
         self._saving: dict[str, threading.Event] = {}
         self.interval = settings.stream_interval_ms / 1000
@@ -189,6 +183,12 @@ class ChatService:
         `replace_from=i` answers `message` in place of the user message at index i, dropping it and
         everything after it (Edit and Regenerate); the stored chat changes only once the new turn starts.
         """
+        return self._run(self.prepare(chat_id, message, options, replace_from))
+
+    def prepare(
+        self, chat_id: str, message: Any, options: TurnOptions = TurnOptions(), replace_from: int | None = None
+    ) -> Turn:
+        """A stored chat's turn, checked and fitted to the window; nothing is written yet."""
         message, params = self._checked(message, options)
         with storage_errors():
             meta, history = self.store.chat(chat_id)
@@ -201,30 +201,13 @@ class ChatService:
             history = history[:replace_from]
         task = options.task or meta.get("task", DEFAULT_TASK)
         level = options.level or meta.get("level", DEFAULT_LEVEL)
-        prompt, params, dropped = self.fit_prompt(system_prompt(task, level), history, message, params)
+        system = system_prompt(task, level)
+        prompt, params, dropped = self.fit_prompt(system, history, message, params)
         log.debug("turn chat=%s message=%r", chat_id, message)
-
-        def turn() -> Iterator[Reply]:
-            with storage_errors():
-                if (task, level) != (meta.get("task"), meta.get("level")):
-                    self.store.update(chat_id, task=task, level=level)
-                user_entry = {"role": "user", "content": message, "at": time.time()}
-                self.store.append(chat_id, user_entry, title=title_from(message), keep=replace_from)
-                if retitle:
-                    self.store.update(chat_id, title=title_from(message))
-            saved = self._saving[chat_id] = threading.Event()
-
-            def save(text: str, record: dict[str, Any], outcome: str, error: str | None) -> None:
-                try:
-                    self._save_answer(chat_id, text, record, task, level, outcome, error)
-                finally:
-                    saved.set()
-                    if self._saving.get(chat_id) is saved:
-                        del self._saving[chat_id]
-
-            yield from self._stream(prompt, params, dropped, f"turn chat={chat_id}", chat_id, save)
-
-        return turn()
+        return Turn(
+            f"turn chat={chat_id}", system, history, message, task, level, prompt, params, dropped,
+            self._verify_wanted(options), chat_id=chat_id, replace_from=replace_from, retitle=retitle, meta=meta,
+        )
 
     def complete(self, messages: list[dict[str, str]], options: TurnOptions = TurnOptions()) -> Iterator[Reply]:
         """A turn that stores nothing (OpenAI-style): the caller sends the whole conversation each time.
@@ -237,16 +220,17 @@ class ChatService:
         if sum(len(m.get("content") or "") for m in messages) > MAX_CONVERSATION_CHARS:
             raise InvalidInput(f"the conversation is longer than {MAX_CONVERSATION_CHARS:,} characters")
         message, params = self._checked(messages[-1].get("content"), options)
+        task, level = options.task or DEFAULT_TASK, options.level or DEFAULT_LEVEL
         system = "\n\n".join(m["content"] for m in messages if m["role"] == "system" and m.get("content")) or (
-            system_prompt(options.task or DEFAULT_TASK, options.level or DEFAULT_LEVEL)
+            system_prompt(task, level)
         )
         history = [m for m in messages[:-1] if m["role"] in ("user", "assistant")]
         prompt, params, dropped = self.fit_prompt(system, history, message, params)
         # A client resending one conversation keeps the same system prompt and first question.
         opening = next((m["content"] for m in messages if m["role"] == "user"), "")
         key = "v1:" + hashlib.sha256(f"{system}\x00{opening}".encode()).hexdigest()[:32]
-
-        return self._stream(prompt, params, dropped, "completion", key, lambda *_: None)
+        turn = Turn(key, system, history, message, task, level, prompt, params, dropped, self._verify_wanted(options))
+        return self._run(turn)
 
     def regenerate(self, chat_id: str, options: TurnOptions = TurnOptions()) -> Iterator[Reply]:
         """Answer the last question again, replacing the last answer."""
@@ -271,7 +255,10 @@ class ChatService:
                 return index, str(history[index]["content"])
         raise InvalidInput("this chat has no question yet")
 
-    # -- helpers -------------------------------------------------------------------------------
+    # -- a turn's stages: answer → checks → repairs → save --------------------------------------
+
+    def _verify_wanted(self, options: TurnOptions) -> bool:
+        return self.settings.verify_enabled if options.verify is None else options.verify
 
     def _checked(self, message: Any, options: TurnOptions) -> tuple[str, GenerationParams]:
         """The message and generation settings of a turn, or InvalidInput before anything runs."""
@@ -280,40 +267,153 @@ class ChatService:
         _check_choice(options.level, LEVELS, "level")
         return message, self.generation_params(options)
 
-    def _stream(
-        self,
-        prompt: list[int],
-        params: GenerationParams,
-        dropped: int,
-        what: str,
-        key: str,
-        finish: Callable[[str, dict[str, Any], str, str | None], None],
-    ) -> Iterator[Reply]:
-        """Stream one answer (`key` names its KV state). However it ends — "done", "stopped" (the
-        iterator was closed: Stop, a disconnect) or "error" (the model failed) — the turn is counted
-        and logged, and `finish(text, record, outcome, error)` runs exactly once."""
-        stats = GenerationStats()
-        text, outcome, error = "", "stopped", None
+    def _run(self, turn: Turn) -> Iterator[Reply]:
+        """Stream a prepared turn. However it ends — "done", "stopped" (the iterator was closed: Stop,
+        a disconnect) or "error" (the model failed) — it is counted and logged once, and a stored
+        chat keeps what was written."""
+        saved = self._start(turn)
+        result = TurnResult()
         try:
-            with closing(self._answer(prompt, params, stats, key)) as answer:
-                for text in answer:
-                    yield Reply(text)
-            outcome = "done"
+            yield from self._pass(turn, turn.prompt, turn.params, result)
+            yield from self._verify(turn, result)
+            if turn.task in ("debug", "review"):
+                result.diff = fix_diff(turn.message, result.text)
+            result.outcome = "done"
         except EngineError as exc:
-            outcome, error = "error", str(exc)
-            raise ChatError(error) from exc
+            result.outcome, result.error = "error", str(exc)
+            raise ChatError(str(exc)) from exc
         finally:
-            record = stats.as_dict() | {"dropped_messages": dropped}
-            metrics.observe_turn(outcome, record)
-            log.info(
-                "%s prompt_tokens=%d tokens=%d ttft_s=%s tok_s=%s dropped=%d outcome=%s",
-                what, stats.prompt_tokens, stats.completion_tokens, record["ttft_s"], record["tokens_per_s"],
-                dropped, outcome,
-            )
-            finish(text, record, outcome, error)
-        yield Reply(text, done=True, stats=record)
+            if result.outcome != "done":
+                result.settle_stopped()
+            stats = result.record(turn.dropped)
+            self._finish(turn, result, stats, saved)
+        yield result.reply(stats)
 
-    def _answer(self, prompt: list[int], params: GenerationParams, stats: GenerationStats, key: str) -> Iterator[str]:
+    def _start(self, turn: Turn) -> threading.Event | None:
+        """Save the question of a stored chat; the returned event is set once the answer is saved."""
+        if turn.chat_id is None:
+            return None
+        chat_id, meta = turn.chat_id, turn.meta
+        with storage_errors():
+            if (turn.task, turn.level) != (meta.get("task"), meta.get("level")):
+                self.store.update(chat_id, task=turn.task, level=turn.level)
+            user_entry = {"role": "user", "content": turn.message, "at": time.time()}
+            self.store.append(chat_id, user_entry, title=title_from(turn.message), keep=turn.replace_from)
+            if turn.retitle:
+                self.store.update(chat_id, title=title_from(turn.message))
+        saved = self._saving[chat_id] = threading.Event()
+        return saved
+
+    def _pass(
+        self, turn: Turn, prompt: list[int], params: GenerationParams, result: TurnResult, status: str = "",
+        shown_attempts: list[dict[str, Any]] | None = None,
+    ) -> Iterator[Reply]:
+        """One model pass, streamed; once it finishes its text becomes the turn's answer."""
+        stats = GenerationStats()
+        result.streaming = ""
+        attempts = result.attempts if shown_attempts is None else shown_attempts
+        try:
+            with closing(self._answer(prompt, params, stats, turn.key)) as answer:
+                for text in answer:
+                    result.streaming = text
+                    yield Reply(text, status=status, attempts=attempts)
+        finally:
+            result.add_pass(stats)
+        result.text, result.streaming = result.streaming, ""
+
+    def _verify(self, turn: Turn, result: TurnResult) -> Iterator[Reply]:
+        """Check the answer's code; while a check fails and rounds are left, ask the model to repair it."""
+        if not code_blocks(result.text):
+            return
+        if not turn.verify or self.verifier is None:
+            reason = "checking is turned off for this answer" if not turn.verify else "the code sandbox is off"
+            result.verdict = not_checked(reason) if has_python(result.text) else not_checked("the code is not Python")
+            return
+        rounds = self.settings.verify_rounds
+        generated: list[Check] = []
+        for done in range(rounds + 1):
+            work = plan(result.text, turn.message, turn.task)
+            if isinstance(work, Verdict):
+                result.verdict = work
+                return
+            result.checking = True
+            if not work.checks and not work.syntax_error and turn.task in ("write", "debug") and work.functions:
+                if not generated and done == 0:
+                    generated = yield from self._write_tests(turn, work, result)
+                work.checks = generated
+            verdict = yield from self._check(work, result)
+            verdict.repairs = done
+            result.verdict = verdict
+            metrics.VERDICTS.labels(verdict.status).inc()
+            if verdict.status != "failed" or done == rounds:
+                return
+            yield from self._repair(turn, result, verdict, done + 1, rounds)
+
+    def _check(self, work: Plan, result: TurnResult) -> Iterator[Reply]:
+        """Run the checks off this thread, yielding while they run so that Stop lands at once."""
+        assert self.verifier is not None
+        progress = [0, len(work.checks)]
+        started = time.monotonic()
+        future = self._checks_pool.submit(self.verifier.run, work, lambda done, total: progress.__setitem__(0, done))
+        try:
+            while True:
+                try:
+                    return future.result(timeout=CHECK_POLL_S)
+                except FutureTimeout:
+                    status = f"checking {min(progress[0] + 1, progress[1])} of {progress[1]}…"
+                    yield Reply(result.text, status=status, attempts=result.attempts)
+        finally:
+            result.checks_s += time.monotonic() - started
+
+    def _write_tests(self, turn: Turn, work: Plan, result: TurnResult) -> Iterator[Reply]:
+        """One short extra pass for an answer with nothing to check: the model writes a few asserts."""
+        params = replace(turn.params, max_tokens=TESTS_TOKENS, temperature=0.0)
+        try:
+            prompt, params, _ = self.fit_prompt(TESTS_SYSTEM, [], tests_request(work.solution, turn.message), params)
+        except InvalidInput:
+            return []
+        stats, tests = GenerationStats(), ""
+        try:
+            with closing(self._answer(prompt, params, stats, None)) as answer:
+                for tests in answer:  # noqa: B007 - the last value is the whole text
+                    yield Reply(result.text, status="writing tests for the code…", attempts=result.attempts)
+        finally:
+            result.add_pass(stats)
+        return generated_checks(tests, work.functions)
+
+    def _repair(self, turn: Turn, result: TurnResult, verdict: Verdict, round_: int, rounds: int) -> Iterator[Reply]:
+        """Give the model the failing checks; its new answer replaces the draft once it has finished."""
+        draft = result.text
+        history = [*turn.history, {"role": "user", "content": turn.message}, {"role": "assistant", "content": draft}]
+        try:
+            prompt, params, _ = self.fit_prompt(turn.system, history, repair_request(verdict), turn.params)
+        except InvalidInput:
+            return
+        earlier = [*result.attempts, {"content": draft, "verdict": verdict.as_dict()}]
+        status = f"{verdict.summary} · fixing (round {round_} of {rounds})"
+        yield from self._pass(turn, prompt, params, result, status, shown_attempts=earlier)
+        result.attempts = earlier
+
+    def _finish(self, turn: Turn, result: TurnResult, stats: dict[str, Any], saved: threading.Event | None) -> None:
+        metrics.observe_turn(result.outcome, stats)
+        verdict = result.verdict.status if result.verdict else "-"
+        log.info(
+            "%s prompt_tokens=%d tokens=%d ttft_s=%s tok_s=%s dropped=%d passes=%d verdict=%s outcome=%s",
+            turn.key, stats["prompt_tokens"], stats["completion_tokens"], stats["ttft_s"], stats["tokens_per_s"],
+            turn.dropped, result.passes, verdict, result.outcome,
+        )
+        if turn.chat_id is None or saved is None:
+            return
+        try:
+            self._save_answer(turn.chat_id, result.entry(turn, stats), result.outcome)
+        finally:
+            saved.set()
+            if self._saving.get(turn.chat_id) is saved:
+                del self._saving[turn.chat_id]
+
+    def _answer(
+        self, prompt: list[int], params: GenerationParams, stats: GenerationStats, key: str | None
+    ) -> Iterator[str]:
         """The answer so far, after each batch of tokens. Closing it stops the model at the next token."""
         text = ""
         with closing(self.engine.stream(prompt, params, stats, key, self.interval)) as batches:
@@ -321,18 +421,9 @@ class ChatService:
                 text += "".join(pieces)
                 yield text
 
-    def _save_answer(
-        self, chat_id: str, text: str, record: dict[str, Any], task: str, level: str, outcome: str, error: str | None
-    ) -> None:
-        """Append the answer; a stopped or failed one is marked as stopped. A finished answer that
-        cannot be saved is an error for the user; a cut one is only logged (nobody is waiting)."""
-        entry: dict[str, Any] = {
-            "role": "assistant", "content": text, "at": time.time(), "task": task, "level": level, "stats": record,
-        }
-        if outcome != "done":
-            entry["stopped"] = True
-        if error:
-            entry["error"] = error
+    def _save_answer(self, chat_id: str, entry: dict[str, Any], outcome: str) -> None:
+        """Append the answer. A finished answer that cannot be saved is an error for the user; a cut
+        one is only logged (nobody is waiting)."""
         try:
             self.store.append(chat_id, entry)
         except StoreError:

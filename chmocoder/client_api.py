@@ -73,14 +73,17 @@ def add_api(service: ChatService, library: ChatLibrary) -> None:
             chat_id: an id from /new_chat.
         Returns:
             A list of {"role": "user" | "assistant", "content": text}; an answer cut short by Stop
-            or a disconnect also has "stopped": true.
+            or a disconnect also has "stopped": true; an answer with Python code has "verdict"
+            ({"status": "verified" | "failed" | "not_checked", "summary", "passed", "total",
+            "repairs", "failing", "checks", ...}) and, if a repair replaced a draft, "attempts".
         """
         try:
             messages = service.history(chat_id)
         except ChatError as exc:
             raise gr.Error(str(exc)) from None
         return [
-            {"role": m["role"], "content": m["content"], **({"stopped": True} if m.get("stopped") else {})}
+            {"role": m["role"], "content": m["content"]}
+            | {k: m[k] for k in ("stopped", "verdict", "attempts") if m.get(k)}
             for m in messages
         ]
 

@@ -21,6 +21,7 @@ TOKENS_PER_SECOND = Histogram(
     "chmocoder_tokens_per_second", "Decode speed of each answer", buckets=(1, 2, 5, 8, 11, 15, 20, 30, 50, 80, 120)
 )
 REDIS_ERRORS = Counter("chmocoder_redis_errors_total", "Redis calls that failed")
+VERDICTS = Counter("chmocoder_verdicts_total", "Checked answers by verdict (verified, failed, not_checked)", ["status"])
 QUEUE_DEPTH = Gauge("chmocoder_queue_depth", "Requests waiting in the Gradio queue")
 
 

@@ -218,7 +218,25 @@ def completion(reply: Reply, completion_id: str, model_id: str) -> dict[str, Any
             }
         ],
         "usage": usage(reply.stats),
+        **checked(reply),
     }
+
+
+def checked(reply: Reply) -> dict[str, Any]:
+    """ChMOCoder's extension field: the verdict on the answer's Python code (absent when it has none)."""
+    return {"chmocoder": {"verdict": reply.verdict, "attempts": len(reply.attempts)}} if reply.verdict else {}
+
+
+REPLACED = "\n\n---\n*{summary}: the corrected answer follows.*\n\n"
+
+
+def continuation(sent: str, reply: Reply) -> tuple[str, str]:
+    """What to send for this reply after `sent`, and what has then been sent. A stream cannot take
+    text back: when a repair replaces the draft, the corrected answer follows a separator instead."""
+    if reply.text.startswith(sent):
+        return reply.text[len(sent):], reply.text
+    summary = (reply.attempts[-1].get("verdict") or {}).get("summary", "the checks failed") if reply.attempts else ""
+    return REPLACED.format(summary=summary or "a check failed") + reply.text, reply.text
 
 
 def chunk(completion_id: str, model_id: str, delta: dict[str, str], finish: str | None = None, **extra: Any) -> str:
@@ -240,12 +258,12 @@ async def sse(replies: Iterator[Reply], completion_id: str, model_id: str, admis
     try:
         yield chunk(completion_id, model_id, {"role": "assistant", "content": ""})
         while (reply := await anyio.to_thread.run_sync(next, replies, None)) is not None:
-            if len(reply.text) > len(sent):
-                yield chunk(completion_id, model_id, {"content": reply.text[len(sent):]})
-                sent = reply.text
+            new, sent = continuation(sent, reply)
+            if new:
+                yield chunk(completion_id, model_id, {"content": new})
             if reply.done:
                 finish = reply.stats.get("finish_reason") or "stop"
-                yield chunk(completion_id, model_id, {}, finish, usage=usage(reply.stats))
+                yield chunk(completion_id, model_id, {}, finish, usage=usage(reply.stats), **checked(reply))
         yield "data: [DONE]\n\n"
     except ChatError as exc:
         yield f"data: {json.dumps({'error': {'message': str(exc), 'type': 'server_error'}})}\n\n"

@@ -33,11 +33,13 @@ BASE = (
 TASK_RULES: dict[str, str] = {
     "write": (
         "The user wants code written. Give complete, working code that runs as shown, including "
-        "imports, then a short note on how to use it and any edge cases it handles."
+        "imports; end the code block with two or three `assert` lines that show what it returns "
+        "for typical and edge inputs. Then add a short note on how to use it and the edge cases."
     ),
     "debug": (
         "The user wants a bug found and fixed. First name the bug and the line where it is, then "
-        "explain why it happens, then give the corrected code in full, then say how to check the fix."
+        "explain why it happens, then give the corrected code in full, ending with `assert` lines that "
+        "show the failing example now gives the right result."
     ),
     "explain": (
         "The user wants code explained. Say what the code does as a whole, then walk through it "

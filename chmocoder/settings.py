@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(description="Data of the embedded Redis (append-only file).")
     chat_ttl_seconds: int = Field(ge=60, description="Chats expire this long after their last write.")
 
+    verify_enabled: bool = Field(description="Run each answer's Python code in the sandbox and show a verdict.")
+    verify_rounds: int = Field(ge=0, le=5, description="Repairs asked of the model while a check still fails.")
+
     queue_max_size: int = Field(ge=1, description="Requests waiting in the queue beyond this are refused.")
     api_key: str = Field(description="When set, /api and /v1 require it as 'Authorization: Bearer <key>'.")
 

@@ -1,0 +1,132 @@
+"""The shape of one turn: what is decided before the model runs (`Turn`), what each update tells a
+surface (`Reply`), and what the turn has produced so far (`TurnResult`).
+
+A turn's stream runs answer → checks → repairs → save (chmocoder.chat). Several model passes can
+make one turn (the answer, a pass that writes tests, repairs); `TurnResult` keeps their text, the
+earlier attempts, the verdict and the summed stats in one place, so a stop at any moment saves a
+coherent message.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .engine import GenerationParams, GenerationStats
+from .verify import Verdict, not_checked
+
+
+@dataclass
+class Reply:
+    """One update of a streamed answer: the whole text so far, plus stats once it is done.
+
+    `status` says what happens meanwhile ("checking the code…", "fixing (round 1 of 2)"); the last
+    reply carries the `verdict` and the `attempts` (earlier drafts the repairs replaced)."""
+
+    text: str
+    done: bool = False
+    stopped: bool = False
+    stats: dict[str, Any] = field(default_factory=dict)
+    status: str = ""
+    verdict: dict[str, Any] | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TurnOptions:
+    """Per-turn choices; None means 'the chat's own setting' or 'the server default'."""
+
+    task: str | None = None
+    level: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_new_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+    verify: bool | None = None
+
+
+@dataclass
+class Turn:
+    """Everything decided before the model runs: the prompt that fits the window, the generation
+    parameters, what was left out, and where the answer goes (a stored chat, or nowhere)."""
+
+    key: str  # names the KV state and the log lines
+    system: str
+    history: list[dict[str, Any]]  # the earlier messages the prompt was built from
+    message: str
+    task: str
+    level: str
+    prompt: list[int]
+    params: GenerationParams
+    dropped: int
+    verify: bool
+    chat_id: str | None = None
+    replace_from: int | None = None
+    retitle: bool = False
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class TurnResult:
+    """What a turn has produced so far; saved however the turn ends."""
+
+    text: str = ""  # the answer shown now (a repair replaces the draft once it has finished)
+    streaming: str = ""  # the model pass under way, if any
+    first: GenerationStats | None = None
+    completion_tokens: int = 0
+    passes: int = 0
+    verdict: Verdict | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    diff: str = ""
+    checks_s: float = 0.0
+    checking: bool = False  # verification has started
+    outcome: str = "stopped"
+    error: str | None = None
+
+    def add_pass(self, stats: GenerationStats) -> None:
+        self.first = self.first or stats
+        self.completion_tokens += stats.completion_tokens
+        self.passes += 1
+
+    def record(self, dropped: int) -> dict[str, Any]:
+        """The stats of the turn: the first pass's timings, tokens summed over every pass."""
+        base = (self.first or GenerationStats()).as_dict()
+        extra: dict[str, Any] = {"dropped_messages": dropped}
+        if self.passes > 1 or self.checks_s:
+            extra |= {"model_passes": self.passes, "checks_s": round(self.checks_s, 3)}
+        return base | {"completion_tokens": self.completion_tokens} | extra
+
+    def settle_stopped(self) -> None:
+        """A stop keeps the last complete answer; a repair cut short goes with the earlier attempts,
+        and checks cut short leave the answer 'not checked'."""
+        if self.streaming:
+            if self.text:
+                self.attempts.append({"content": self.streaming, "stopped": True})
+            else:
+                self.text = self.streaming
+            self.streaming = ""
+        if self.checking and self.verdict is None:
+            self.verdict = not_checked("stopped before the checks finished")
+
+    def entry(self, turn: Turn, stats: dict[str, Any]) -> dict[str, Any]:
+        """The assistant message as stored."""
+        entry: dict[str, Any] = {
+            "role": "assistant", "content": self.text + self.diff, "at": time.time(), "task": turn.task,
+            "level": turn.level, "stats": stats,
+        }
+        if self.outcome != "done":
+            entry["stopped"] = True
+        if self.error:
+            entry["error"] = self.error
+        if self.verdict is not None:
+            entry["verdict"] = self.verdict.as_dict()
+        if self.attempts:
+            entry["attempts"] = self.attempts
+        return entry
+
+    def reply(self, stats: dict[str, Any]) -> Reply:
+        return Reply(
+            self.text + self.diff, done=True, stopped=self.outcome != "done", stats=stats,
+            verdict=self.verdict.as_dict() if self.verdict else None, attempts=self.attempts,
+        )

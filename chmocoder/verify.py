@@ -1,0 +1,208 @@
+"""Run an answer's checks in the sandbox and say, truthfully, what came of them.
+
+A `Plan` is what can be checked in one answer (its solution, the checks from its own claims and
+from the user's message, the user's original code for a bug report); `Verifier.run` runs it in
+the sandbox and returns a `Verdict`. The verdict is "verified" only when every check ran and
+passed; otherwise it names a failing check, or says why nothing was run. The turn service decides
+what happens next (a repair round); this module knows nothing of the model or of chats.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from . import checks as ck
+
+log = logging.getLogger(__name__)
+
+Status = Literal["verified", "failed", "not_checked"]
+MAX_CHECKS = 12
+DETAIL_CHARS = 300
+
+
+class RunResultLike(Protocol):
+    status: str
+    events: list[dict[str, Any]]
+    message: str
+    stderr: str
+
+
+class SandboxLike(Protocol):
+    """The sandbox as the verifier sees it (chmocoder.sandbox.Sandbox)."""
+
+    @property
+    def available(self) -> bool: ...
+
+    @property
+    def reason(self) -> str: ...
+
+    def run(self, code: str, time_limit_s: float | None = None) -> Any: ...
+
+
+@dataclass
+class Verdict:
+    """The outcome of checking one answer; stored with the message and shown on every surface."""
+
+    status: Status
+    passed: int = 0
+    total: int = 0
+    repairs: int = 0
+    reason: str = ""
+    failing: dict[str, str] | None = None
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        if self.status == "not_checked":
+            return f"not checked: {self.reason}"
+        after = f" after {self.repairs} repair{'s' if self.repairs != 1 else ''}" if self.repairs else ""
+        if self.status == "verified":
+            return f"verified: {self.passed}/{self.total} checks passed{after}"
+        failing = self.total - self.passed
+        verb = "still fails" if self.repairs else "fails"
+        if failing != 1:
+            verb = "still fail" if self.repairs else "fail"
+        return f"{failing} of {self.total} checks {verb}{after}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status, "summary": self.summary, "passed": self.passed, "total": self.total,
+            "repairs": self.repairs, "reason": self.reason, "failing": self.failing, "checks": self.checks,
+        }
+
+
+def not_checked(reason: str) -> Verdict:
+    return Verdict("not_checked", reason=reason)
+
+
+@dataclass
+class Plan:
+    solution: str
+    checks: list[ck.Check]
+    original: str = ""
+    functions: list[str] = field(default_factory=list)
+    syntax_error: str = ""
+
+
+def _short(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= DETAIL_CHARS else text[: DETAIL_CHARS - 1] + "…"
+
+
+def plan(answer: str, message: str, task: str) -> Plan | Verdict:
+    """What can be checked in `answer`, or a 'not checked' verdict saying why nothing can."""
+    blocks = ck.python_blocks(answer)
+    if not blocks:
+        return not_checked("the answer has no Python code")
+    program = ck.parse_program(blocks)
+    if program.syntax_error:
+        return Plan(program.solution, [], syntax_error=program.syntax_error)
+    needs = ck.outside_needs(program.solution + "\n" + "\n".join(c.source for c in program.checks))
+    if needs:
+        return not_checked(needs)
+    user_blocks = ck.python_blocks(message)
+    original = ck.parse_program(user_blocks, "user").solution if task in ("debug", "review") and user_blocks else ""
+    found = ck.user_checks(message, program.functions, original)
+    error = ck.reported_error(message) if task == "debug" else ""
+    if error and user_blocks:
+        found += ck.original_error_checks(user_blocks, error)
+    found += program.checks
+    return Plan(program.solution, ck._unique(found)[:MAX_CHECKS], original, program.functions)
+
+
+def generated_checks(text: str, functions: list[str]) -> list[ck.Check]:
+    """Asserts from the short extra model pass that writes tests for an answer with no claims."""
+    program = ck.parse_program(ck.python_blocks(text) or [text], "generated")
+    return [c for c in program.checks if c.source.startswith("assert") and ck._names_any(c.source, functions)][:5]
+
+
+def _result_row(result: ck.CheckResult) -> dict[str, Any]:
+    row: dict[str, Any] = {"label": result.check.label, "origin": result.check.origin, "passed": result.passed}
+    if not result.passed:
+        row["detail"] = _detail(result)
+    if result.original_passed is not None:
+        row["failed_on_original"] = not result.original_passed
+    return row
+
+
+def _detail(result: ck.CheckResult) -> str:
+    check = result.check
+    if result.error and check.kind != "not_raises":
+        return _short(result.error)
+    if check.kind in ("output", "equals"):
+        return _short(f"expected {check.want}, got {result.got.strip() or '(nothing)'}")
+    if check.kind == "raises":
+        return _short(f"expected {check.want}, got {result.got}")
+    if check.kind == "not_raises":
+        return _short(f"still raises {result.error or check.want}")
+    return _short(result.got or "failed")
+
+
+class Verifier:
+    def __init__(self, sandbox: SandboxLike, time_limit_s: float | None = None) -> None:
+        self.sandbox = sandbox
+        self.time_limit_s = time_limit_s
+
+    @property
+    def available(self) -> bool:
+        return self.sandbox.available
+
+    def run(self, work: Plan, on_progress: Callable[[int, int], None] = lambda done, total: None) -> Verdict:
+        """Run the plan's checks in the sandbox. Never 'verified' unless every check ran and passed."""
+        if not self.sandbox.available:
+            return not_checked(self.sandbox.reason or "the code sandbox is off")
+        if work.syntax_error:
+            failing = {"check": "the code parses", "detail": f"SyntaxError: {work.syntax_error}"}
+            return Verdict("failed", 0, 1, failing=failing, checks=[failing | {"passed": False}])
+        if not work.checks:
+            return not_checked("the answer makes no claim that can be run")
+        result = self.sandbox.run(ck.harness(work.solution, work.checks, work.original), self.time_limit_s)
+        return self._verdict(work, result)
+
+    def _verdict(self, work: Plan, result: RunResultLike) -> Verdict:
+        total = len(work.checks)
+        if result.status == "unavailable":
+            return not_checked(result.message or self.sandbox.reason or "the code sandbox is off")
+        load_error, results = ck.read_results(work.checks, result.events)
+        if load_error:
+            failing = {"check": "the code runs", "detail": _short(load_error)}
+            return Verdict("failed", 0, total, failing=failing, checks=[failing | {"passed": False}])
+        rows = [_result_row(r) for r in results]
+        stuck = ck.started_not_finished(work.checks, result.events)
+        if stuck is not None or len(results) < total:
+            why = result.message or _short(result.stderr) or "the run ended early"
+            label = stuck.label if stuck is not None else "the remaining checks"
+            rows.append({"label": label, "origin": stuck.origin if stuck else "answer", "passed": False,
+                         "detail": why})
+        passed = sum(1 for r in results if r.passed)
+        failed = [row for row in rows if not row["passed"]]
+        if not failed and passed == total:
+            return Verdict("verified", passed, total, checks=rows)
+        first = failed[0]
+        return Verdict("failed", passed, total, failing={"check": first["label"], "detail": first["detail"]},
+                       checks=rows)
+
+
+def repair_request(verdict: Verdict) -> str:
+    """What the model is told when its code failed: each failing check with expected vs actual."""
+    lines = ["I ran the code from your answer and some checks failed:"]
+    for row in verdict.checks:
+        if not row["passed"]:
+            lines.append(f"- `{row['label']}`: {row.get('detail', 'failed')}")
+    lines.append(
+        "Find the cause and give the corrected answer in full, with all the code in one Python block. "
+        "If a check itself is wrong, say so and correct the claim instead."
+    )
+    return "\n".join(lines)
+
+
+def tests_request(solution: str, message: str) -> str:
+    """The short extra pass for an answer with nothing to check: a few asserts of what it should do."""
+    return (
+        f"The user asked:\n{message[:1500]}\n\nThis code was written for it:\n```python\n{solution[:4000]}\n```\n"
+        "Write 3 short `assert` statements that check this code does what the user asked, on typical and edge "
+        "inputs. Reply with one Python code block containing only the assert lines."
+    )
