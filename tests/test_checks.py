@@ -1,0 +1,119 @@
+"""Which claims of an answer and of the user's message become checks, and the diff of a fix.
+
+These read text only; running the checks is tested against the real sandbox in test_verify.py.
+"""
+
+from __future__ import annotations
+
+from chmocoder import checks as ck
+from chmocoder.diffs import fix_diff
+from chmocoder.verify import Plan, Verdict, plan
+
+ANSWER = '''The loop skipped the first character. Fixed:
+
+```python
+import string
+
+VOWELS = "aeiou"
+
+
+def count_vowels(s):
+    """Count the vowels in s.
+
+    >>> count_vowels("hello")
+    2
+    """
+    return sum(1 for c in s.lower() if c in VOWELS)
+
+
+print(count_vowels("banana"))  # Output: 3
+print(count_vowels("sky"))  # 0
+print(count_vowels("Apple"))  # this shows the count
+assert count_vowels("") == 0
+count_vowels(None)  # raises TypeError
+```
+'''
+
+BUG_REPORT = '''`count_vowels("apple")` returns 1 instead of 2. Why?
+
+```python
+def count_vowels(s):
+    return sum(1 for c in s[1:] if c in "aeiou")
+
+print(count_vowels("apple"))
+```
+'''
+
+
+def labels(checks: list[ck.Check]) -> list[str]:
+    return [c.label for c in checks]
+
+
+def test_the_answers_own_claims_become_checks() -> None:
+    program = ck.parse_program(ck.python_blocks(ANSWER))
+    by_label = {c.label: c for c in program.checks}
+    assert by_label["print(count_vowels('banana'))  → 3"].want == "3"
+    assert by_label["print(count_vowels('sky'))  → 0"].want == "0", "a bare literal comment is a claim"
+    assert by_label['>>> count_vowels("hello")  → 2'].want == "2", "docstring examples are claims"
+    assert by_label["assert count_vowels('') == 0"].kind == "equals"
+    assert by_label["count_vowels(None) raises TypeError"].want == "TypeError"
+    # A comment that states nothing checkable is not a claim: that line only has to run.
+    runs = by_label["the example code runs without an error"]
+    assert runs.source == "print(count_vowels('Apple'))"
+
+
+def test_the_solution_keeps_definitions_and_drops_example_calls() -> None:
+    solution = ck.solution_code(ANSWER)
+    assert solution.startswith("import string\n")
+    assert 'VOWELS = "aeiou"' in solution and "def count_vowels(s):" in solution
+    assert ">>> count_vowels" in solution, "the function keeps its docstring as written"
+    assert "print(" not in solution and "assert" not in solution
+
+
+def test_the_users_example_and_original_code_make_checks_for_a_bug_report() -> None:
+    work = plan(ANSWER, BUG_REPORT, "debug")
+    assert isinstance(work, Plan)
+    user = [c for c in work.checks if c.origin == "user"]
+    assert labels(user) == ['count_vowels("apple") == 2'], "'returns 1 instead of 2' expects 2"
+    assert user[0].against_original, "a bug report's example is run on the user's code too"
+    assert "s[1:]" in work.original
+
+
+def test_a_pasted_traceback_names_the_error_that_must_be_gone() -> None:
+    report = (
+        "It crashes:\n```python\ndef first(xs):\n    return xs[0]\n\nprint(first([]))\n```\n"
+        "```\nTraceback (most recent call last):\n  File \"a.py\", line 4, in <module>\nIndexError: list index "
+        "out of range\n```"
+    )
+    answer = "```python\ndef first(xs):\n    return xs[0] if xs else None\n```"
+    assert ck.reported_error(report) == "IndexError"
+    work = plan(answer, report, "debug")
+    assert isinstance(work, Plan)
+    gone = [c for c in work.checks if c.kind == "not_raises"]
+    assert len(gone) == 1 and gone[0].source == "print(first([]))" and gone[0].want == "IndexError"
+
+
+def test_code_that_needs_the_outside_world_is_not_checked_and_says_why() -> None:
+    cases = {
+        "```python\nimport requests\nprint(requests.get('https://example.org').text)\n```": "the network",
+        "```python\nwith open('data.txt') as f:\n    print(f.read())\n```": "reads or writes files",
+        "```python\nimport numpy as np\nprint(np.zeros(3))\n```": "the package numpy",
+    }
+    for answer, why in cases.items():
+        verdict = plan(answer, "", "write")
+        assert isinstance(verdict, Verdict) and verdict.status == "not_checked"
+        assert why in verdict.summary, verdict.summary
+
+
+def test_an_answer_without_python_has_nothing_to_check() -> None:
+    verdict = plan("Use `git rebase -i`:\n```bash\ngit rebase -i HEAD~3\n```", "", "write")
+    assert isinstance(verdict, Verdict) and verdict.summary == "not checked: the answer has no Python code"
+
+
+def test_the_fix_is_shown_as_a_diff_of_the_users_code() -> None:
+    diff = fix_diff(BUG_REPORT, ANSWER)
+    assert diff.startswith("\n\n**Changes to your code**\n```diff\n--- your code\n+++ the fix\n")
+    assert '-    return sum(1 for c in s[1:] if c in "aeiou")' in diff
+    assert "+    return sum(1 for c in s.lower() if c in VOWELS)" in diff
+    assert fix_diff("no code here", ANSWER) == ""
+    assert fix_diff(BUG_REPORT, "```python\nprint('something else entirely')\n```") == "", "new code, no diff"
