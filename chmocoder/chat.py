@@ -205,8 +205,20 @@ class ChatService:
         prompt, params, dropped = self.fit_prompt(system, history, message, params)
         log.debug("turn chat=%s message=%r", chat_id, message)
         return Turn(
-            f"turn chat={chat_id}", system, history, message, task, level, prompt, params, dropped,
-            self._verify_wanted(options), chat_id=chat_id, replace_from=replace_from, retitle=retitle, meta=meta,
+            f"turn chat={chat_id}",
+            system,
+            history,
+            message,
+            task,
+            level,
+            prompt,
+            params,
+            dropped,
+            self._verify_wanted(options),
+            chat_id=chat_id,
+            replace_from=replace_from,
+            retitle=retitle,
+            meta=meta,
         )
 
     def complete(self, messages: list[dict[str, str]], options: TurnOptions = TurnOptions()) -> Iterator[Reply]:
@@ -305,7 +317,12 @@ class ChatService:
         return saved
 
     def _pass(
-        self, turn: Turn, prompt: list[int], params: GenerationParams, result: TurnResult, status: str = "",
+        self,
+        turn: Turn,
+        prompt: list[int],
+        params: GenerationParams,
+        result: TurnResult,
+        status: str = "",
         shown_attempts: list[dict[str, Any]] | None = None,
     ) -> Iterator[Reply]:
         """One model pass, streamed; once it finishes its text becomes the turn's answer."""
@@ -399,8 +416,15 @@ class ChatService:
         verdict = result.verdict.status if result.verdict else "-"
         log.info(
             "%s prompt_tokens=%d tokens=%d ttft_s=%s tok_s=%s dropped=%d passes=%d verdict=%s outcome=%s",
-            turn.key, stats["prompt_tokens"], stats["completion_tokens"], stats["ttft_s"], stats["tokens_per_s"],
-            turn.dropped, result.passes, verdict, result.outcome,
+            turn.key,
+            stats["prompt_tokens"],
+            stats["completion_tokens"],
+            stats["ttft_s"],
+            stats["tokens_per_s"],
+            turn.dropped,
+            result.passes,
+            verdict,
+            result.outcome,
         )
         if turn.chat_id is None or saved is None:
             return

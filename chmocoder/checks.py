@@ -42,10 +42,19 @@ USER_CALL = re.compile(
 INSTEAD = re.compile(r"\binstead of\s*`?(?P<want>[^\n]*)", re.I)
 # Modules that cannot work without network, processes, a screen or a keyboard, in or out of a sandbox.
 NEEDS_OUTSIDE = {
-    "socket": "the network", "urllib.request": "the network", "http.client": "the network",
-    "requests": "the network", "httpx": "the network", "aiohttp": "the network", "smtplib": "the network",
-    "ftplib": "the network", "subprocess": "other programs", "multiprocessing": "other processes",
-    "tkinter": "a screen", "turtle": "a screen", "pygame": "a screen",
+    "socket": "the network",
+    "urllib.request": "the network",
+    "http.client": "the network",
+    "requests": "the network",
+    "httpx": "the network",
+    "aiohttp": "the network",
+    "smtplib": "the network",
+    "ftplib": "the network",
+    "subprocess": "other programs",
+    "multiprocessing": "other processes",
+    "tkinter": "a screen",
+    "turtle": "a screen",
+    "pygame": "a screen",
 }
 
 
@@ -380,8 +389,16 @@ def original_error_checks(user_blocks: list[str], error_name: str) -> list[Check
         return []
     source = "\n".join(calls)
     first = source.splitlines()[0]
-    return [Check("not_raises", source, "user", f"your example ({first}) no longer raises {error_name}",
-                  want=error_name, against_original=True)]
+    return [
+        Check(
+            "not_raises",
+            source,
+            "user",
+            f"your example ({first}) no longer raises {error_name}",
+            want=error_name,
+            against_original=True,
+        )
+    ]
 
 
 def reported_error(message: str) -> str:
@@ -418,7 +435,7 @@ def outside_needs(solution: str) -> str:
     return ""
 
 
-HARNESS = r'''
+HARNESS = r"""
 import ast as _ast, contextlib as _cl, doctest as _dt, io as _io, json as _json, traceback as _tb
 import chmocoder_sandbox as _sb
 
@@ -509,7 +526,7 @@ def _main():
 
 
 _main()
-'''
+"""
 
 
 def harness(solution: str, checks: list[Check], original: str = "") -> str:
@@ -531,7 +548,10 @@ def read_results(checks: list[Check], events: list[dict[str, Any]]) -> tuple[str
         elif kind == "result" and 0 <= int(event.get("index", -1)) < len(checks):
             index = int(event["index"])
             results[index] = CheckResult(
-                checks[index], bool(event.get("passed")), str(event.get("got") or ""), str(event.get("error") or ""),
+                checks[index],
+                bool(event.get("passed")),
+                str(event.get("got") or ""),
+                str(event.get("error") or ""),
                 event.get("original_passed"),
             )
     return load_error, [results[i] for i in sorted(results)]

@@ -32,9 +32,7 @@ def fix_diff(message: str, answer: str) -> str:
     if similarity < MIN_SIMILARITY or fixed.strip() == original.strip():
         return ""
     lines = list(
-        difflib.unified_diff(
-            original.splitlines(), fixed.splitlines(), "your code", "the fix", lineterm="", n=2
-        )
+        difflib.unified_diff(original.splitlines(), fixed.splitlines(), "your code", "the fix", lineterm="", n=2)
     )
     if len(lines) > MAX_DIFF_LINES:
         lines = [*lines[:MAX_DIFF_LINES], f"... ({len(lines) - MAX_DIFF_LINES} more lines)"]

@@ -112,8 +112,12 @@ class TurnResult:
     def entry(self, turn: Turn, stats: dict[str, Any]) -> dict[str, Any]:
         """The assistant message as stored."""
         entry: dict[str, Any] = {
-            "role": "assistant", "content": self.text + self.diff, "at": time.time(), "task": turn.task,
-            "level": turn.level, "stats": stats,
+            "role": "assistant",
+            "content": self.text + self.diff,
+            "at": time.time(),
+            "task": turn.task,
+            "level": turn.level,
+            "stats": stats,
         }
         if self.outcome != "done":
             entry["stopped"] = True
@@ -127,6 +131,10 @@ class TurnResult:
 
     def reply(self, stats: dict[str, Any]) -> Reply:
         return Reply(
-            self.text + self.diff, done=True, stopped=self.outcome != "done", stats=stats,
-            verdict=self.verdict.as_dict() if self.verdict else None, attempts=self.attempts,
+            self.text + self.diff,
+            done=True,
+            stopped=self.outcome != "done",
+            stats=stats,
+            verdict=self.verdict.as_dict() if self.verdict else None,
+            attempts=self.attempts,
         )

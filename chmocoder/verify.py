@@ -69,8 +69,14 @@ class Verdict:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "status": self.status, "summary": self.summary, "passed": self.passed, "total": self.total,
-            "repairs": self.repairs, "reason": self.reason, "failing": self.failing, "checks": self.checks,
+            "status": self.status,
+            "summary": self.summary,
+            "passed": self.passed,
+            "total": self.total,
+            "repairs": self.repairs,
+            "reason": self.reason,
+            "failing": self.failing,
+            "checks": self.checks,
         }
 
 
@@ -175,15 +181,15 @@ class Verifier:
         if stuck is not None or len(results) < total:
             why = result.message or _short(result.stderr) or "the run ended early"
             label = stuck.label if stuck is not None else "the remaining checks"
-            rows.append({"label": label, "origin": stuck.origin if stuck else "answer", "passed": False,
-                         "detail": why})
+            rows.append({"label": label, "origin": stuck.origin if stuck else "answer", "passed": False, "detail": why})
         passed = sum(1 for r in results if r.passed)
         failed = [row for row in rows if not row["passed"]]
         if not failed and passed == total:
             return Verdict("verified", passed, total, checks=rows)
         first = failed[0]
-        return Verdict("failed", passed, total, failing={"check": first["label"], "detail": first["detail"]},
-                       checks=rows)
+        return Verdict(
+            "failed", passed, total, failing={"check": first["label"], "detail": first["detail"]}, checks=rows
+        )
 
 
 def repair_request(verdict: Verdict) -> str:

@@ -34,7 +34,7 @@ count_vowels(None)  # raises TypeError
 ```
 '''
 
-BUG_REPORT = '''`count_vowels("apple")` returns 1 instead of 2. Why?
+BUG_REPORT = """`count_vowels("apple")` returns 1 instead of 2. Why?
 
 ```python
 def count_vowels(s):
@@ -42,7 +42,7 @@ def count_vowels(s):
 
 print(count_vowels("apple"))
 ```
-'''
+"""
 
 
 def labels(checks: list[ck.Check]) -> list[str]:
@@ -82,7 +82,7 @@ def test_the_users_example_and_original_code_make_checks_for_a_bug_report() -> N
 def test_a_pasted_traceback_names_the_error_that_must_be_gone() -> None:
     report = (
         "It crashes:\n```python\ndef first(xs):\n    return xs[0]\n\nprint(first([]))\n```\n"
-        "```\nTraceback (most recent call last):\n  File \"a.py\", line 4, in <module>\nIndexError: list index "
+        '```\nTraceback (most recent call last):\n  File "a.py", line 4, in <module>\nIndexError: list index '
         "out of range\n```"
     )
     answer = "```python\ndef first(xs):\n    return xs[0] if xs else None\n```"
