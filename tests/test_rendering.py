@@ -1,6 +1,6 @@
 """What the chat shows for a message: HTML as text, code untouched, indentation kept."""
 
-from chmocoder.ui import part_text, safe_markdown, to_chatbot
+from chmocoder.ui.render import part_text, safe_markdown, to_chatbot
 
 
 def test_html_outside_code_is_escaped() -> None:

@@ -1,0 +1,48 @@
+"""The Gradio Blocks page, as panels. Thin: every rule of a turn is in ChatService, every chat-list
+operation in ChatLibrary; the panels only lay out components and wire their events.
+
+- `page`: the shared states, and `Page.show()`, which each panel paints its part of
+- `sidebar`: this browser's chats; new, rename, share, delete, downloads
+- `chat`: header, chatbot, stats; every event that runs a turn; Stop; the page load
+- `composer`: the message box, Send, Stop, generation settings
+- `share_view`: a shared chat, read-only
+- `render`: pure functions from stored data to what is shown
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ..chat import ChatService
+from ..client_api import add_api
+from ..library import ChatLibrary
+from ..settings import Settings
+from . import chat, composer, share_view, sidebar
+from .page import Page
+
+__all__ = ["CSS", "build_ui"]
+
+CSS = """
+#chmocoder-stats { font-size: 0.8em; opacity: 0.7; min-height: 1.2em; }
+#chmocoder-notice:empty, #chmocoder-readonly:empty { display: none; }
+#chmocoder-title p { margin: 0; }
+#chmocoder-shared button[aria-label="Clear"] { display: none; }
+"""
+
+
+def build_ui(service: ChatService, library: ChatLibrary, settings: Settings) -> gr.Blocks:
+    with gr.Blocks(title="ChMOCoder") as demo:
+        page = Page(service, library, settings)
+        side = sidebar.build(page)
+        shared = share_view.build()
+        conversation = chat.build(page)
+        composing = composer.build(page)
+
+        turns = chat.Turns(page, conversation, composing)
+        turns.wire()
+        sidebar.wire(page, side)
+        turns.wire_stop()  # after every event that runs a turn
+        hide = [composing.row, conversation.chatbot, conversation.row, composing.settings_panel]
+        chat.wire_load(demo, page, conversation, composing, shared, hide, side.sidebar)
+        add_api(service, library)
+    return demo

@@ -1,0 +1,334 @@
+"""The chat: its header (title, task, level), the chatbot and the stats line, and every event that runs
+a turn (send, example, regenerate, edit) or undoes one, streamed into the chatbot; Stop; the page load.
+
+Thin: every rule of a turn is in ChatService; once a turn is over the chat is read back from the store.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import gradio as gr
+from gradio.blocks import Block
+
+from ..chat import Reply, TurnOptions
+from ..client_api import MODEL_QUEUE
+from ..errors import ChatError, UnknownChat
+from ..prompts import DEFAULT_LEVEL, DEFAULT_TASK, LEVEL_LABELS, LEVELS, TASK_LABELS, TASKS
+from .composer import Composer
+from .page import Page, Shown, Updates
+from .render import STOPPED_MARK, as_text_part, header_line, part_text, safe_markdown, stats_line
+from .render import to_chatbot as chatbot_messages
+from .share_view import ShareView
+
+# One starter per task: (task, what the card says, the message it sends).
+EXAMPLES = [
+    (
+        "write",
+        "a Fibonacci function with tests",
+        "Write a Python function that returns the n-th Fibonacci number, with a few tests.",
+    ),
+    (
+        "debug",
+        "an IndexError in a list",
+        "Why does this crash, and how do I fix it?\n```python\nnums = [1, 2, 3]\nprint(nums[3])\n```",
+    ),
+    (
+        "explain",
+        "a dict comprehension",
+        "Explain what this does:\n```python\nsquares = {n: n * n for n in range(5) if n % 2}\n```",
+    ),
+    (
+        "review",
+        "an average function",
+        "Review this function:\n```python\ndef avg(xs):\n    return sum(xs) / len(xs)\n```",
+    ),
+]
+
+NOW = {"queue": False, "api_visibility": "private"}
+MODEL_EVENT: dict[str, Any] = {"concurrency_id": MODEL_QUEUE, "concurrency_limit": 1, "api_visibility": "private"}
+WAITING_NOTICE = "*Your last message was still waiting for the model when the page closed; it is back in the box.*"
+Values = dict[Any, Any]  # an event's inputs, by component
+
+
+def last_question_is(shown: list[dict[str, Any]], text: str) -> bool:
+    """Whether `text` is the last question of the chat on screen (so it reached the service)."""
+    users = [m for m in shown if m["role"] == "user"]
+    return bool(users) and part_text(users[-1]["content"]) == safe_markdown(text)
+
+
+@dataclass
+class ChatPanel:
+    row: gr.Row
+    header: gr.Markdown
+    task: gr.Dropdown
+    level: gr.Dropdown
+    notice: gr.Markdown
+    chatbot: gr.Chatbot
+    stats: gr.Markdown
+
+    def paint(self, shown: Shown) -> Updates:
+        meta = shown.meta or {}
+        updates: Updates = {
+            self.chatbot: chatbot_messages(shown.history),
+            self.task: meta.get("task", DEFAULT_TASK),
+            self.level: meta.get("level", DEFAULT_LEVEL),
+            self.header: header_line(shown.meta),
+            self.notice: shown.notice,
+        }
+        return updates if shown.stats is None else updates | {self.stats: shown.stats}
+
+
+def build(page: Page) -> ChatPanel:
+    with gr.Row(equal_height=True) as row:
+        header = gr.Markdown("**New chat**", elem_id="chmocoder-title", scale=2)
+        task = gr.Dropdown(
+            [(TASK_LABELS[t], t) for t in TASKS], value=DEFAULT_TASK, label="Task", scale=1, min_width=160
+        )
+        level = gr.Dropdown(
+            [(LEVEL_LABELS[lv], lv) for lv in LEVELS], value=DEFAULT_LEVEL, label="Level", scale=1, min_width=140
+        )
+    notice = gr.Markdown("", elem_id="chmocoder-notice")
+    chatbot = gr.Chatbot(
+        label="Chat",
+        height=560,
+        buttons=["copy"],
+        editable="user",
+        sanitize_html=True,
+        allow_tags=False,
+        examples=[{"display_text": f"{TASK_LABELS[t]}: {label}", "text": q} for t, label, q in EXAMPLES],
+        placeholder="Ask for code, paste a bug, or ask what a piece of code does.",
+        elem_id="chmocoder-chat",
+    )
+    stats = gr.Markdown("", elem_id="chmocoder-stats")
+    panel = ChatPanel(row, header, task, level, notice, chatbot, stats)
+    page.paints([chatbot, task, level, header, notice, stats], panel.paint)
+    return panel
+
+
+@dataclass
+class Turns:
+    """Every event that runs a turn. Wire the panel's own events with `wire()`, other senders with
+    `send_on()`, then `wire_stop()` once every such event is known."""
+
+    page: Page
+    chat: ChatPanel
+    composer: Composer
+    running: list[Any] = field(default_factory=list)
+
+    @property
+    def inputs(self) -> set[Block]:
+        """What a turn reads: the open chat, its owner, its task and level, the generation settings."""
+        page = self.page
+        return {page.chat_id, page.owner, self.chat.task, self.chat.level, *self.composer.generation}
+
+    def options(self, values: Values) -> TurnOptions:
+        return self.composer.options(values, values[self.chat.task], values[self.chat.level])
+
+    # -- sending: accept at once, then answer in the queue ------------------------------------------
+
+    def check(self, values: Values) -> Updates:
+        """Refuse a bad message beside the box, before anything is shown or queued."""
+        try:
+            self.page.service.validate_message(values[self.composer.message])
+        except ChatError as exc:
+            return {self.composer.message: gr.validate(False, str(exc))}
+        return {self.composer.message: gr.validate(True, "")}
+
+    def accept(self, values: Values) -> Updates:
+        """Show the message at once and clear the box; the queued step answers it. Until that step
+        starts (and saves the message), the browser keeps it."""
+        page, text = self.page, values[self.composer.message]
+        shown = [*values[self.chat.chatbot], {"role": "user", "content": as_text_part(text)}]
+        return {
+            self.composer.message: "",
+            self.chat.chatbot: shown,
+            page.pending: text,
+            self.chat.stats: "",
+            page.browser: page.remembered(values[page.owner], values[page.chat_id], text),
+        }
+
+    def respond(self, values: Values) -> Iterator[Updates]:
+        page, text, me = self.page, values[self.page.pending], values[self.page.owner]
+        try:
+            current = values[page.chat_id] or page.service.new_chat(
+                values[self.chat.task], values[self.chat.level], owner=me
+            )
+            start = page.service.send(current, text, self.options(values))
+        except ChatError as exc:
+            gr.Warning(str(exc))
+            yield {self.composer.message: text, self.chat.chatbot: values[self.chat.chatbot][:-1]}
+            return
+        yield {page.chat_id: current, page.browser: page.remembered(me, current)}
+        yield from self.stream(start, current, me, values[self.chat.chatbot], text)
+
+    def stream(
+        self, start: Iterator[Reply], current: str, me: str, shown: list[dict[str, Any]], text: str
+    ) -> Iterator[Updates]:
+        """Stream a turn into the chatbot; on a refusal, restore the message box and the stored chat."""
+        chatbot, stats = self.chat.chatbot, self.chat.stats
+        shown = [*shown, {"role": "assistant", "content": as_text_part("")}]
+        try:
+            reply: Reply | None = None
+            with closing(start) as replies:
+                for reply in replies:
+                    shown[-1] = {"role": "assistant", "content": as_text_part(reply.text)}
+                    yield {chatbot: shown, stats: ""}
+            yield self.page.show(current, me, stats=stats_line(reply.stats) if reply else "")
+        except ChatError as exc:
+            gr.Warning(str(exc))
+            yield self.page.show(current, me, message=text)
+
+    def send_on(self, listener: Any) -> None:
+        """Send the message box's text on `listener` (`message.submit`, `some_event.success`, ...):
+        accept it at once, then answer it in the model's queue."""
+        outputs = {self.composer.message, self.chat.chatbot, self.page.pending, self.chat.stats, self.page.browser}
+        accepted = listener(
+            self.accept,
+            {self.composer.message, self.chat.chatbot, self.page.chat_id, self.page.owner},
+            outputs,
+            validator=self.check,
+            show_progress="hidden",
+            **NOW,
+        )
+        self.running.append(accepted.success(self.respond, self.answer_inputs, self.outputs, **self.model_event))
+
+    @property
+    def answer_inputs(self) -> set[Block]:
+        return {self.page.pending, self.chat.chatbot, *self.inputs}
+
+    @property
+    def outputs(self) -> set[Block]:
+        return self.page.outputs
+
+    @property
+    def model_event(self) -> dict[str, Any]:
+        # The queue position shows on the chat, not on every control.
+        return MODEL_EVENT | {"show_progress_on": [self.chat.chatbot]}
+
+    # -- regenerate, edit, undo ----------------------------------------------------------------------
+
+    def regenerate(self, values: Values) -> Iterator[Updates]:
+        current, service = values[self.page.chat_id], self.page.service
+        try:
+            start = service.regenerate(current, self.options(values))
+            kept = chatbot_messages(service.history(current))
+        except ChatError as exc:
+            gr.Warning(str(exc))
+            return
+        last_user = max(i for i, m in enumerate(kept) if m["role"] == "user")
+        yield from self.stream(start, current, values[self.page.owner], kept[: last_user + 1], "")
+
+    def edit(self, values: Values, evt: gr.EditData) -> Iterator[Updates]:
+        current, me, service = values[self.page.chat_id], values[self.page.owner], self.page.service
+        index = evt.index if isinstance(evt.index, int) else -1
+        text = part_text(evt.value)
+        try:
+            start = service.edit(current, index, text, self.options(values))
+            kept = chatbot_messages(service.history(current))[:index]
+        except ChatError as exc:
+            gr.Warning(str(exc))
+            yield self.page.show(current, me)
+            return
+        yield from self.stream(start, current, me, [*kept, {"role": "user", "content": as_text_part(text)}], "")
+
+    def undo(self, values: Values) -> Updates:
+        current, me = values[self.page.chat_id], values[self.page.owner]
+        try:
+            text = self.page.service.undo(current)
+        except ChatError as exc:
+            gr.Warning(str(exc))
+            return {}
+        return self.page.show(current, me, message=text, stats="", fresh=False)
+
+    def pick_example(self, evt: gr.SelectData) -> Updates:
+        index = evt.index if isinstance(evt.index, int) else 0
+        return {self.composer.message: EXAMPLES[index][2], self.chat.task: EXAMPLES[index][0]}
+
+    # -- after a turn: what was kept -------------------------------------------------------------------
+
+    def show_saved(self, values: Values, note: str = "") -> Updates:
+        """Show exactly what was kept (after Stop, the partial answer marked as stopped); a message
+        that never reached the model (stopped while queued, or the queue was full) goes back into the box."""
+        # A Stop also ends the turn as a failure: that handler (no note) must not wipe "Stopped.".
+        text = values[self.page.pending]
+        shown = self.page.show(values[self.page.chat_id], values[self.page.owner])
+        never_sent = bool(text) and not last_question_is(shown[self.chat.chatbot], text)
+        if never_sent:
+            shown[self.composer.message] = text
+        # A Stop pressed after the answer finished stopped nothing: keep its stats line.
+        answers = shown[self.chat.chatbot]
+        cut = bool(answers) and STOPPED_MARK in answers[-1]["content"]
+        if note and (never_sent or cut):
+            shown[self.chat.stats] = note
+        return shown
+
+    # -- wiring ----------------------------------------------------------------------------------------
+
+    def wire(self) -> None:
+        chatbot = self.chat.chatbot
+        for trigger in self.composer.submits:
+            self.send_on(trigger)
+        picked = chatbot.example_select(self.pick_example, None, {self.composer.message, self.chat.task}, **NOW)
+        self.send_on(picked.success)
+        self.running.append(chatbot.retry(self.regenerate, self.inputs, self.outputs, **self.model_event))
+        self.running.append(chatbot.edit(self.edit, self.inputs, self.outputs, **self.model_event))
+        chatbot.undo(self.undo, {self.page.chat_id, self.page.owner}, self.outputs, **NOW)
+        chatbot.clear(self.start_new, {self.page.owner}, self.outputs, **NOW)
+
+    def start_new(self, values: Values) -> Updates:
+        return self.page.show("", values[self.page.owner], stats="")
+
+    def wire_stop(self) -> None:
+        """Stop cancels whatever turn runs or waits; after any turn ends badly, show what was kept."""
+        saved_inputs = {self.page.chat_id, self.page.owner, self.page.pending}
+        for event in self.running:
+            event.failure(self.show_saved, saved_inputs, self.outputs, **NOW)
+        stopped = partial(self.show_saved, note="Stopped.")
+        self.composer.stop.click(None, cancels=self.running, api_visibility="private").then(
+            stopped, saved_inputs, self.outputs, **NOW
+        )
+
+
+def wire_load(
+    demo: gr.Blocks, page: Page, chat: ChatPanel, composer: Composer, share: ShareView, hide: list[Block], sidebar: Any
+) -> None:
+    """On load: open ?share= read-only, else ?chat=, else this browser's last chat; unknown ids get a notice."""
+
+    def on_load(values: Values, request: gr.Request) -> Updates:
+        stored = values[page.browser] if isinstance(values[page.browser], dict) else {}
+        me = stored.get("owner") or secrets.token_urlsafe(32)
+        token = request.query_params.get("share")
+        if token:
+            return share.show(page.library, token, hide, chat.notice, sidebar) | {page.owner: me}
+        wanted = request.query_params.get("chat") or stored.get("chat") or ""
+        try:
+            if wanted:
+                page.library.open_chat(wanted, me)
+            shown = page.show(wanted, me) | {page.owner: me}
+            return shown | restored_draft(shown, stored, wanted, me)
+        except UnknownChat:
+            return page.show("", me, notice="*That chat has expired or does not exist; this is a new chat.*") | {
+                page.owner: me
+            }
+        except ChatError as exc:
+            return {page.owner: me, chat.notice: f"*{exc}*"}
+
+    def restored_draft(shown: Updates, stored: dict[str, Any], wanted: str, me: str) -> Updates:
+        """A message that was still waiting in the queue when the page closed goes back into the box."""
+        draft = stored.get("draft") or ""
+        if not draft or wanted != (stored.get("chat") or "") or last_question_is(shown[chat.chatbot], draft):
+            return {}
+        return {
+            composer.message: draft,
+            page.browser: page.remembered(me, wanted, draft),
+            chat.notice: WAITING_NOTICE,
+        }
+
+    outputs = page.outputs | share.outputs | set(hide) | {page.owner, sidebar}
+    demo.load(on_load, {page.browser}, outputs, **NOW)

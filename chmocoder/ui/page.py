@@ -1,0 +1,90 @@
+"""What every panel shares: the page's states, and one reading of the open chat that each panel
+paints its own part of.
+
+The browser keeps (gr.BrowserState) an owner token, the key to its list of chats, the id of the
+chat it had open and, while a message waits in the queue, that message: it is not in Redis until
+its turn starts, and a reload or a closed tab must not lose it. Everything else is read from Redis
+through the services.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+from gradio.blocks import Block
+
+from ..chat import ChatService
+from ..library import ChatLibrary
+from ..settings import Settings
+
+STORAGE_KEY = "chmocoder"
+
+Updates = dict[Any, Any]  # component → new value, as Gradio takes a handler's result
+
+
+@dataclass(frozen=True)
+class Shown:
+    """The open chat as the panels paint it, read once from the store."""
+
+    chat_id: str
+    owner: str
+    meta: dict[str, str] | None
+    history: list[dict[str, Any]]
+    chats: list[dict[str, Any]]
+    notice: str = ""
+    stats: str | None = None  # None: the stats line stays as it is
+    message: str | None = None  # None: the message box stays as it is
+    fresh: bool = True  # a chat was opened or a turn ended: panels that follow the answers refill
+
+
+class Page:
+    """The shared states and the painters: `show()` gives every component that depends on the open
+    chat its value, so that every event that changes the chat has the same outputs (`outputs`)."""
+
+    def __init__(self, service: ChatService, library: ChatLibrary, settings: Settings) -> None:
+        self.service = service
+        self.library = library
+        self.settings = settings
+        self.chat_id = gr.State("")
+        self.owner = gr.State("")
+        self.pending = gr.State("")  # a message accepted on screen, until its queued turn starts
+        # A dict, never a bare string: BrowserState does not write falsy values.
+        self.browser = gr.BrowserState({"owner": "", "chat": ""}, storage_key=STORAGE_KEY)
+        self.outputs: set[Block] = {self.chat_id, self.browser}
+        self._painters: list[Callable[[Shown], Updates]] = [self._paint_states]
+
+    def paints(self, components: Iterable[Block], painter: Callable[[Shown], Updates]) -> None:
+        """Register a panel's painter and the components it may set (before any event is wired)."""
+        self.outputs |= set(components)
+        self._painters.append(painter)
+
+    @staticmethod
+    def remembered(owner: str, chat_id: str, draft: str = "") -> dict[str, str]:
+        """What the browser keeps: its owner token, its open chat, and a message not yet saved."""
+        return {"owner": owner, "chat": chat_id} | ({"draft": draft} if draft else {})
+
+    def read(self, chat_id: str, owner: str, **how: Any) -> Shown:
+        """The chat as stored now; a turn still saving (a reload or Stop mid-answer) is waited for."""
+        meta: dict[str, str] | None = None
+        history: list[dict[str, Any]] = []
+        if chat_id:
+            self.service.wait_until_saved(chat_id)
+            meta, history = self.service.chat(chat_id)
+        return Shown(chat_id, owner, meta, history, self.library.list_chats(owner), **how)
+
+    def paint(self, shown: Shown) -> Updates:
+        updates: Updates = {}
+        for painter in self._painters:
+            updates |= painter(shown)
+        return updates
+
+    def show(self, chat_id: str, owner: str, **how: Any) -> Updates:
+        """Everything on screen that depends on which chat is open, read fresh from the store.
+        `how`: notice, stats, message, fresh (see Shown)."""
+        return self.paint(self.read(chat_id, owner, **how))
+
+    def _paint_states(self, shown: Shown) -> Updates:
+        return {self.chat_id: shown.chat_id, self.browser: self.remembered(shown.owner, shown.chat_id)}

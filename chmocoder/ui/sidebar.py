@@ -1,0 +1,112 @@
+"""The sidebar: this browser's chats, New chat, and the open chat's rename, share, downloads, delete.
+
+None of it touches the model: every event runs at once, outside the queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from ..errors import ChatError, UnknownChat
+from .page import Page, Shown, Updates
+from .render import chat_choices, export_links
+
+NOW = {"queue": False, "api_visibility": "private"}
+CONFIRM_DELETE = (
+    "(...args) => { if (!confirm('Delete this chat for good?')) throw new Error('cancelled'); return args; }"
+)
+# The server makes the token; the browser, which knows its own address, turns it into a link.
+SHARE_LINK = "(t) => t ? window.location.origin + window.location.pathname + '?share=' + t : ''"
+
+
+@dataclass
+class Sidebar:
+    sidebar: gr.Sidebar
+    new_chat: gr.Button
+    chat_list: gr.Radio
+    title_box: gr.Textbox
+    rename: gr.Button
+    share: gr.Button
+    share_link: gr.Textbox
+    downloads: gr.HTML
+    delete: gr.Button
+
+    def paint(self, shown: Shown) -> Updates:
+        current = shown.chat_id
+        return {
+            self.chat_list: gr.update(choices=chat_choices(shown.chats), value=current or None),
+            self.title_box: (shown.meta or {}).get("title", ""),
+            self.downloads: export_links(f"download/chats/{current}" if current else ""),
+            self.share_link: "",
+        }
+
+
+def build(page: Page) -> Sidebar:
+    with gr.Sidebar(open=True, elem_id="chmocoder-sidebar") as sidebar:
+        gr.Markdown("### ChMOCoder")
+        new_chat = gr.Button("New chat", variant="primary", elem_id="chmocoder-new")
+        chat_list = gr.Radio([], label="Your chats", elem_id="chmocoder-chats")
+        with gr.Accordion("This chat", open=False, elem_id="chmocoder-manage"):
+            title_box = gr.Textbox(label="Title", max_lines=1, elem_id="chmocoder-title-box")
+            rename = gr.Button("Rename", size="sm")
+            share = gr.Button("Share a read-only link", size="sm", elem_id="chmocoder-share")
+            share_link = gr.Textbox(
+                label="Read-only link", interactive=False, buttons=["copy"], elem_id="chmocoder-share-link"
+            )
+            downloads = gr.HTML("", elem_id="chmocoder-downloads")
+            delete = gr.Button("Delete this chat", variant="stop", size="sm", elem_id="chmocoder-delete")
+    panel = Sidebar(sidebar, new_chat, chat_list, title_box, rename, share, share_link, downloads, delete)
+    page.paints([chat_list, title_box, downloads, share_link], panel.paint)
+    return panel
+
+
+def wire(page: Page, side: Sidebar) -> None:
+    """Open, start, rename, delete and share chats."""
+    library, chat_id, owner = page.library, page.chat_id, page.owner
+
+    def start_new(values: dict[Any, Any]) -> Updates:
+        return page.show("", values[owner], stats="")
+
+    side.new_chat.click(start_new, {owner}, page.outputs, **NOW)
+
+    def open_chat(values: dict[Any, Any]) -> Updates:
+        try:
+            return page.show(values[side.chat_list] or "", values[owner], stats="")
+        except UnknownChat:
+            return page.show("", values[owner], notice="*That chat has expired.*")
+
+    side.chat_list.input(open_chat, {side.chat_list, owner}, page.outputs, **NOW)
+
+    def rename_chat(values: dict[Any, Any]) -> Updates:
+        current, me = values[chat_id], values[owner]
+        try:
+            library.rename(current, me, values[side.title_box])
+        except ChatError as exc:
+            gr.Warning(str(exc))
+        return page.show(current, me, fresh=False) if current else {}
+
+    for trigger in (side.rename.click, side.title_box.submit):
+        trigger(rename_chat, {chat_id, owner, side.title_box}, page.outputs, **NOW)
+
+    def delete_open_chat(values: dict[Any, Any]) -> Updates:
+        try:
+            library.delete(values[chat_id], values[owner])
+        except ChatError as exc:
+            gr.Warning(str(exc))
+            return {}
+        return page.show("", values[owner], notice="*Chat deleted.*", stats="")
+
+    side.delete.click(delete_open_chat, {chat_id, owner}, page.outputs, js=CONFIRM_DELETE, **NOW)
+
+    def make_share(values: dict[Any, Any]) -> str:
+        try:
+            return library.share(values[chat_id], values[owner])
+        except ChatError as exc:
+            gr.Warning(str(exc))
+            return ""
+
+    shared = side.share.click(make_share, {chat_id, owner}, [side.share_link], **NOW)
+    shared.then(None, [side.share_link], [side.share_link], js=SHARE_LINK, api_visibility="private")
