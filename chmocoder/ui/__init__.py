@@ -27,6 +27,8 @@ CSS = """
 #chmocoder-notice:empty, #chmocoder-readonly:empty { display: none; }
 #chmocoder-title p { margin: 0; }
 #chmocoder-shared button[aria-label="Clear"] { display: none; }
+details.chmocoder-attempt { border-left: 3px solid var(--border-color-primary); padding-left: 0.6em; }
+details.chmocoder-attempt > summary { cursor: pointer; opacity: 0.8; }
 """
 
 

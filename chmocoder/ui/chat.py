@@ -1,7 +1,9 @@
 """The chat: its header (title, task, level), the chatbot and the stats line, and every event that runs
 a turn (send, example, regenerate, edit) or undoes one, streamed into the chatbot; Stop; the page load.
 
-Thin: every rule of a turn is in ChatService; once a turn is over the chat is read back from the store.
+Thin: every rule of a turn is in ChatService. While an answer is checked or repaired, its status
+("checking 2 of 3…", "fixing (round 1 of 2)") shows in italics under it; once the turn is over the
+chat is read back from the store, verdict and earlier attempts included.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from ..errors import ChatError, UnknownChat
 from ..prompts import DEFAULT_LEVEL, DEFAULT_TASK, LEVEL_LABELS, LEVELS, TASK_LABELS, TASKS
 from .composer import Composer
 from .page import Page, Shown, Updates
-from .render import STOPPED_MARK, as_text_part, header_line, part_text, safe_markdown, stats_line
+from .render import STOPPED_MARK, answer_content, as_text_part, header_line, part_text, safe_markdown, stats_line
 from .render import to_chatbot as chatbot_messages
 from .share_view import ShareView
 
@@ -170,14 +172,16 @@ class Turns:
     def stream(
         self, start: Iterator[Reply], current: str, me: str, shown: list[dict[str, Any]], text: str
     ) -> Iterator[Updates]:
-        """Stream a turn into the chatbot; on a refusal, restore the message box and the stored chat."""
+        """Stream a turn into the chatbot, with its status under it while its code is checked or
+        repaired; on a refusal, restore the message box and the stored chat."""
         chatbot, stats = self.chat.chatbot, self.chat.stats
         shown = [*shown, {"role": "assistant", "content": as_text_part("")}]
         try:
             reply: Reply | None = None
             with closing(start) as replies:
                 for reply in replies:
-                    shown[-1] = {"role": "assistant", "content": as_text_part(reply.text)}
+                    content = answer_content(reply.text, status=reply.status, attempts=reply.attempts)
+                    shown[-1] = {"role": "assistant", "content": content}
                     yield {chatbot: shown, stats: ""}
             yield self.page.show(current, me, stats=stats_line(reply.stats) if reply else "")
         except ChatError as exc:

@@ -1,7 +1,8 @@
-"""What the page shows, as pure functions of stored data: messages, stats, headers, links.
+"""What the page shows, as pure functions of stored data: messages, verdicts, stats, headers, links.
 
 Chatbot content is always a list of text parts: a plain string goes through inspect.cleandoc, which
-eats indentation. Text from a person or the model is Markdown whose HTML is shown as text.
+eats indentation. Text from a person or the model is Markdown whose HTML is shown as text; the few
+bits of HTML the page adds itself (the collapsed earlier attempts) are built here, around escaped text.
 """
 
 from __future__ import annotations
@@ -13,14 +14,23 @@ from typing import Any
 from ..prompts import LEVEL_LABELS, TASK_LABELS
 
 CODE = re.compile(r"(```[\s\S]*?(?:```|$)|`[^`\n]+`)")
+FENCE_LINE = re.compile(r"^ {0,3}```", re.M)
+BACKTICKS = re.compile(r"`+")
 
 STOPPED_MARK = {"type": "text", "text": "\n\n*— stopped*"}
+VERDICT_ICONS = {"verified": "✅", "failed": "❌"}
+OTHER_ICON = "ℹ️"
 
 
 def safe_markdown(text: str) -> str:
     """Show HTML as text: escape it outside code, where Markdown would otherwise render it."""
     parts = CODE.split(text)
     return "".join(part if i % 2 else html.escape(part, quote=False) for i, part in enumerate(parts))
+
+
+def plain(text: str) -> str:
+    """A short line of ours around outside words: no HTML, no stray emphasis."""
+    return re.sub(r"([\\*_`\[\]])", r"\\\1", html.escape(" ".join(str(text).split()), quote=False))
 
 
 def text_part(markdown: str) -> dict[str, str]:
@@ -43,14 +53,94 @@ def part_text(content: Any) -> str:
     return ""
 
 
+def inline_code(text: str) -> str:
+    """`text` as a Markdown code span, whatever backticks it holds."""
+    text = " ".join(str(text).split())
+    longest = max((len(run) for run in BACKTICKS.findall(text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def code_block(text: str, language: str = "") -> str:
+    """`text` as a fenced Markdown block, whatever fences it holds."""
+    longest = max((len(run) for run in BACKTICKS.findall(text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{language}\n{text.rstrip()}\n{fence}"
+
+
+def closed_fences(text: str) -> str:
+    """An answer cut short inside a code block, with the block closed (so nothing after it is code)."""
+    return text + "\n```" if len(FENCE_LINE.findall(text)) % 2 else text
+
+
+def verdict_markdown(verdict: dict[str, Any]) -> str:
+    """One line under an answer: ✅ verified…, ❌ what still fails (the check and what it gave), ℹ️ not checked…"""
+    status = verdict.get("status", "")
+    line = f"{VERDICT_ICONS.get(status, OTHER_ICON)} {plain(verdict.get('summary') or status)}"
+    failing = verdict.get("failing") if status == "failed" else None
+    if not failing:
+        return line
+    check, detail = str(failing.get("check", "")), str(failing.get("detail", "")).strip()
+    line += f": {inline_code(check)}" if check else ""
+    if "\n" in detail:
+        return f"{line}\n\n{code_block(detail)}"
+    return f"{line} — {inline_code(detail)}" if detail else line
+
+
+def attempt_title(number: int, attempt: dict[str, Any]) -> str:
+    if attempt.get("stopped"):
+        return f"Attempt {number} — stopped before it was checked"
+    verdict = attempt.get("verdict") or {}
+    return f"Earlier attempt {number} — {verdict.get('summary') or 'replaced'}"
+
+
+def attempt_markdown(number: int, attempt: dict[str, Any]) -> str:
+    """An earlier draft, collapsed: trusted <details> around the draft's escaped Markdown."""
+    title = html.escape(attempt_title(number, attempt), quote=False)
+    body = safe_markdown(closed_fences(str(attempt.get("content", ""))))
+    return f'<details class="chmocoder-attempt"><summary>{title}</summary>\n\n{body}\n\n</details>'
+
+
+def status_markdown(status: str) -> str:
+    """What happens to an answer meanwhile ("checking 2 of 3…"), in italics under it."""
+    return f"*⏳ {plain(status)}*"
+
+
+def answer_content(
+    text: str,
+    *,
+    stopped: bool = False,
+    status: str = "",
+    verdict: dict[str, Any] | None = None,
+    attempts: list[dict[str, Any]] | None = None,
+) -> list[dict[str, str]]:
+    """An answer's parts: its text, then whether it was stopped, what happens now, its verdict,
+    and its earlier attempts (each collapsed)."""
+    parts = as_text_part(text)
+    if stopped:
+        parts.append(STOPPED_MARK)
+    if status:
+        parts.append(text_part(status_markdown(status)))
+    if verdict:
+        parts.append(text_part(verdict_markdown(verdict)))
+    parts += [text_part(attempt_markdown(i, a)) for i, a in enumerate(attempts or [], 1)]
+    return parts
+
+
 def to_chatbot(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Stored messages as the Chatbot shows them: one shown message per stored one (edit and
     regenerate rely on the indices matching)."""
     shown = []
     for m in messages:
-        shown.append({"role": m["role"], "content": as_text_part(m.get("content", ""))})
-        if m.get("stopped"):
-            shown[-1]["content"].append(STOPPED_MARK)
+        text = m.get("content", "")
+        if m["role"] != "assistant":
+            shown.append({"role": m["role"], "content": as_text_part(text)})
+            continue
+        content = answer_content(
+            text, stopped=bool(m.get("stopped")), verdict=m.get("verdict"), attempts=m.get("attempts")
+        )
+        shown.append({"role": "assistant", "content": content})
     return shown
 
 
@@ -62,6 +152,10 @@ def stats_line(stats: dict[str, Any]) -> str:
         parts.append(f"{stats['tokens_per_s']:.1f} tokens/s")
     if stats.get("ttft_s") is not None:
         parts.append(f"first token after {stats['ttft_s']:.2f} s")
+    if stats.get("model_passes", 1) > 1:
+        parts.append(f"{stats['model_passes']} model passes")
+    if stats.get("checks_s"):
+        parts.append(f"checks {stats['checks_s']:.1f} s")
     if stats.get("dropped_messages"):
         parts.append(f"{stats['dropped_messages']} oldest messages left out to fit the context window")
     return " · ".join(parts)
