@@ -348,23 +348,30 @@ class ChatService:
             return
         rounds = self.settings.verify_rounds
         generated: list[Check] = []
-        for done in range(rounds + 1):
-            work = plan(result.text, turn.message, turn.task)
-            if isinstance(work, Verdict):
-                result.verdict = work
-                return
-            result.checking = True
-            if not work.checks and not work.syntax_error and turn.task in ("write", "debug") and work.functions:
-                if not generated and done == 0:
-                    generated = yield from self._write_tests(turn, work, result)
-                work.checks = generated
-            verdict = yield from self._check(work, result)
-            verdict.repairs = done
+        verdict, generated = yield from self._judge(turn, result, generated)
+        for round_ in range(1, rounds + 1):
+            if verdict.status != "failed":
+                break
             result.verdict = verdict
-            metrics.VERDICTS.labels(verdict.status).inc()
-            if verdict.status != "failed" or done == rounds:
-                return
-            yield from self._repair(turn, result, verdict, done + 1, rounds)
+            if (yield from self._repair(turn, result, verdict, round_, rounds)):
+                verdict, generated = yield from self._judge(turn, result, generated)
+            verdict.repairs = round_
+        result.verdict = verdict
+        metrics.VERDICTS.labels(verdict.status).inc()
+
+    def _judge(self, turn: Turn, result: TurnResult, generated: list[Check]) -> Iterator[Reply]:
+        """The verdict on the answer as it stands, and the written tests (kept for later rounds, so
+        that a repair cannot pass by dropping its claims)."""
+        work = plan(result.text, turn.message, turn.task)
+        if isinstance(work, Verdict):
+            return work, generated
+        result.checking = True
+        if not work.checks and not work.syntax_error and turn.task in ("write", "debug") and work.functions:
+            if not generated:
+                generated = yield from self._write_tests(turn, work, result)
+            work.checks = generated
+        verdict = yield from self._check(work, result)
+        return verdict, generated
 
     def _check(self, work: Plan, result: TurnResult) -> Iterator[Reply]:
         """Run the checks off this thread, yielding while they run so that Stop lands at once."""
@@ -399,17 +406,23 @@ class ChatService:
         return generated_checks(tests, work.functions)
 
     def _repair(self, turn: Turn, result: TurnResult, verdict: Verdict, round_: int, rounds: int) -> Iterator[Reply]:
-        """Give the model the failing checks; its new answer replaces the draft once it has finished."""
+        """Give the model the failing checks; its new answer replaces the draft once it has finished.
+        Returns whether it did: a reply without Python code is no repair, and the draft stays."""
         draft = result.text
         history = [*turn.history, {"role": "user", "content": turn.message}, {"role": "assistant", "content": draft}]
         try:
             prompt, params, _ = self.fit_prompt(turn.system, history, repair_request(verdict), turn.params)
         except InvalidInput:
-            return
+            return False
         earlier = [*result.attempts, {"content": draft, "verdict": verdict.as_dict()}]
         status = f"{verdict.summary} · fixing (round {round_} of {rounds})"
         yield from self._pass(turn, prompt, params, result, status, shown_attempts=earlier)
-        result.attempts = earlier
+        if has_python(result.text):
+            result.attempts = earlier
+            return True
+        result.attempts = [*result.attempts, {"content": result.text, "rejected": "it gave no Python code"}]
+        result.text = draft
+        return False
 
     def _finish(self, turn: Turn, result: TurnResult, stats: dict[str, Any], saved: threading.Event | None) -> None:
         metrics.observe_turn(result.outcome, stats)

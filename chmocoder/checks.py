@@ -231,7 +231,7 @@ def _usage_checks(usage: list[ast.stmt], code: str, origin: Origin) -> list[Chec
             plain.append(source)
     if plain:
         label = "the example code runs without an error"
-        checks.insert(0, Check("runs", "\n".join(plain), origin, label))
+        checks.append(Check("runs", "\n".join(plain), origin, label))  # last: a hang here costs no claim
     return checks
 
 

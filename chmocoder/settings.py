@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     data_dir: Path = Field(description="Data of the embedded Redis (append-only file).")
     chat_ttl_seconds: int = Field(ge=60, description="Chats expire this long after their last write.")
 
+    sandbox_enabled: bool = Field(description="Run code in the sandbox (Pyodide in Deno); off = nothing is run.")
+    sandbox_workers: int = Field(ge=1, le=16, description="Sandbox workers kept loaded, so that a run starts at once.")
+    sandbox_time_limit_s: float = Field(gt=0, le=120, description="A run is stopped after this many seconds.")
+    sandbox_memory_mb: int = Field(ge=256, description="A run is stopped above this much memory (MB, the worker's total).")
+    sandbox_output_chars: int = Field(ge=100, description="Output of a run beyond this is cut, and the run stopped.")
+    max_code_chars: int = Field(ge=1, description="Longest code accepted by the run-it-yourself editor and /run_code.")
+
     verify_enabled: bool = Field(description="Run each answer's Python code in the sandbox and show a verdict.")
     verify_rounds: int = Field(ge=0, le=5, description="Repairs asked of the model while a check still fails.")
 

@@ -1,0 +1,138 @@
+"""Run untrusted Python safely, anywhere the app runs: CPython in WebAssembly (Pyodide) inside Deno.
+
+Deno is given no permission but reading Pyodide's own files: no network, no host files, no
+environment variables, no other programs; the parent stops a run at the time, memory and output
+limits. It needs no privileges, so it works on a laptop, as the Docker image's non-root user, on a
+Hugging Face Space and in a restricted Kubernetes pod. If it cannot start, it says why
+(`available`, `reason`) and runs nothing: code is never run outside it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import shutil
+import sys
+import threading
+from pathlib import Path
+
+from .pool import PYODIDE_DIR, READY_TIMEOUT_S, RunResult, Worker, collect, private_home
+
+__all__ = ["RunResult", "Sandbox", "find_deno"]
+
+log = logging.getLogger(__name__)
+WAIT_FOR_WORKER_S = 30.0
+HEAP_MB = 128
+
+
+def find_deno() -> str | None:
+    """The `deno` binary: from the `deno` wheel, beside this Python, or on PATH."""
+    try:
+        import deno  # type: ignore[import-untyped]
+
+        return str(deno.find_deno_bin())
+    except (ImportError, FileNotFoundError, RuntimeError):
+        pass
+    beside = Path(sys.executable).parent / "deno"
+    return str(beside) if beside.exists() else shutil.which("deno")
+
+
+class Sandbox:
+    def __init__(
+        self,
+        *,
+        workers: int,
+        time_limit_s: float,
+        memory_mb: int,
+        output_chars: int,
+        enabled: bool = True,
+        deno_path: str | None = None,
+    ) -> None:
+        self.workers = max(1, workers)
+        self.time_limit_s = time_limit_s
+        self.memory_mb = memory_mb
+        self.output_chars = output_chars
+        self.enabled = enabled
+        self.deno = deno_path if deno_path is not None else find_deno()
+        self._ready: queue.Queue[Worker] = queue.Queue()
+        self._reason = ""
+        self._closed = False
+        self._started = threading.Event()
+        self._home = private_home()
+
+    @property
+    def available(self) -> bool:
+        return not self._reason and not self._closed
+
+    @property
+    def reason(self) -> str:
+        return self._reason
+
+    def start(self) -> Sandbox:
+        """Check what the sandbox needs and load the warm workers in the background; never raises."""
+        self._reason = self._missing()
+        if self._reason:
+            log.warning("%s", self._reason)
+            self._started.set()
+            return self
+        for _ in range(self.workers):
+            threading.Thread(target=self._add_worker, daemon=True).start()
+        return self
+
+    def _missing(self) -> str:
+        if not self.enabled:
+            return "the code sandbox is turned off (CHMOCODER_SANDBOX_ENABLED=false)"
+        if not self.deno or not Path(self.deno).exists():
+            return "the code sandbox is off: Deno is not installed (run scripts/setup.sh)"
+        if not (PYODIDE_DIR / "package.json").exists():
+            return "the code sandbox is off: Pyodide is not installed (run scripts/setup.sh)"
+        return ""
+
+    def _add_worker(self) -> None:
+        """Start one worker and, once it has loaded Pyodide, make it available for a run."""
+        if self._closed:
+            return
+        assert self.deno is not None
+        try:
+            worker = Worker(self.deno, self._home, HEAP_MB)
+        except OSError as exc:
+            self._fail(f"the code sandbox is off: Deno could not be started ({exc})")
+            return
+        problem = worker.wait_ready(READY_TIMEOUT_S)
+        if problem:
+            self._fail(f"the code sandbox is off: {problem}")
+            return
+        if self._closed:
+            worker.kill()
+            return
+        self._ready.put(worker)
+        self._started.set()
+
+    def _fail(self, reason: str) -> None:
+        if not self._reason:
+            log.error("%s", reason)
+        self._reason = reason
+        self._started.set()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Block until a worker is loaded (or the sandbox turned out to be off); True if it is on."""
+        self._started.wait(timeout)
+        return self.available and not self._ready.empty()
+
+    def run(self, code: str, time_limit_s: float | None = None) -> RunResult:
+        """Run `code` as a program in a fresh interpreter; never raises for anything the code does."""
+        if not self.available:
+            return RunResult("", "", None, "unavailable", 0.0, message=self._reason or "the code sandbox is closed")
+        try:
+            worker = self._ready.get(timeout=WAIT_FOR_WORKER_S)
+        except queue.Empty:
+            return RunResult("", "", None, "unavailable", 0.0, message=self._reason or "the code sandbox is busy")
+        threading.Thread(target=self._add_worker, daemon=True).start()  # replace it for the next run
+        limit = self.time_limit_s if time_limit_s is None else time_limit_s
+        return collect(worker, code, limit, self.memory_mb, self.output_chars)
+
+    def close(self) -> None:
+        self._closed = True
+        while not self._ready.empty():
+            self._ready.get_nowait().kill()
+        shutil.rmtree(self._home, ignore_errors=True)

@@ -1,0 +1,142 @@
+"""Verified answers against the real sandbox and the real test model: the verdict is true, repairs
+happen and are kept, Stop keeps what was written, and every surface shows the verdict."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import closing
+
+import pytest
+
+from chmocoder import export
+from chmocoder.chat import ChatService, TurnOptions
+from chmocoder.engine import Engine
+from chmocoder.sandbox import Sandbox
+from chmocoder.settings import Settings
+from chmocoder.store import ChatStore
+from chmocoder.verify import Plan, Verifier, plan
+
+# The small test model echoes these at temperature 0 (its own "fix" keeps a + b).
+TRUE_CLAIM = (
+    "Repeat exactly this code and nothing else:\n```python\ndef add(a, b):\n    return a + b\n\n"
+    "print(add(2, 3))  # Output: 5\n```"
+)
+FALSE_CLAIM = TRUE_CLAIM.replace("# Output: 5", "# Output: 6")
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    box = Sandbox(workers=2, time_limit_s=5.0, memory_mb=256, output_chars=20_000).start()
+    assert box.wait_ready(60), box.reason
+    yield box
+    box.close()
+
+
+@pytest.fixture()
+def verifier(sandbox: Sandbox) -> Verifier:
+    return Verifier(sandbox)
+
+
+@pytest.fixture()
+def checked(engine: Engine, store: ChatStore, settings: Settings, verifier: Verifier) -> ChatService:
+    return ChatService(engine, store, settings, verifier)
+
+
+def verdict_of(verifier: Verifier, answer: str, message: str = "", task: str = "write") -> dict:
+    work = plan(answer, message, task)
+    assert isinstance(work, Plan), work
+    return verifier.run(work).as_dict()
+
+
+def test_true_claims_are_verified_and_a_false_output_comment_is_caught(verifier: Verifier) -> None:
+    good = "```python\ndef inc(x):\n    return x + 1\n\nprint(inc(1))  # Output: 2\nassert inc(-1) == 0\n```"
+    assert verdict_of(verifier, good)["summary"] == "verified: 2/2 checks passed"
+    # The case users met: the answer claims `# Output: 1` for a call its own code answers with 2.
+    bad = good.replace("# Output: 2", "# Output: 1")
+    verdict = verdict_of(verifier, bad)
+    assert verdict["status"] == "failed" and verdict["summary"] == "1 of 2 checks fails"
+    assert verdict["failing"] == {"check": "print(inc(1))  → 1", "detail": "expected 1, got 2"}
+
+
+def test_a_bug_reports_example_fails_on_the_users_code_and_passes_on_the_fix(verifier: Verifier) -> None:
+    report = (
+        "`last(3)` returns [0, 1] instead of [0, 1, 2]. Why?\n"
+        "```python\ndef last(n):\n    return list(range(n - 1))\n```"
+    )
+    fix = "```python\ndef last(n):\n    return list(range(n))\n```"
+    verdict = verdict_of(verifier, fix, report, "debug")
+    assert verdict["summary"] == "verified: 1/1 checks passed"
+    assert verdict["checks"] == [
+        {"label": "last(3) == [0, 1, 2]", "origin": "user", "passed": True, "failed_on_original": True}
+    ]
+    wrong = "```python\ndef last(n):\n    return list(range(1, n))\n```"
+    verdict = verdict_of(verifier, wrong, report, "debug")
+    assert verdict["failing"] == {"check": "last(3) == [0, 1, 2]", "detail": "expected [0, 1, 2], got [1, 2]"}
+
+
+def test_a_check_that_never_ends_fails_at_the_time_limit_and_keeps_earlier_results(sandbox: Sandbox) -> None:
+    answer = "```python\ndef spin(n):\n    while n:\n        pass\n\nassert spin(0) is None\nspin(1)\n```"
+    work = plan(answer, "", "write")
+    assert isinstance(work, Plan)
+    verdict = Verifier(sandbox, time_limit_s=2.0).run(work).as_dict()
+    assert verdict["status"] == "failed", "never 'verified' for code that did not finish"
+    assert [row["passed"] for row in verdict["checks"]] == [True, False]
+    assert verdict["failing"]["check"] == "the example code runs without an error"
+    assert "time limit" in verdict["failing"]["detail"]
+
+
+def test_with_the_sandbox_off_nothing_runs_and_the_verdict_says_so() -> None:
+    off = Sandbox(workers=1, time_limit_s=5.0, memory_mb=256, output_chars=20_000, enabled=False).start()
+    work = plan("```python\nprint(1)  # Output: 1\n```", "", "write")
+    assert isinstance(work, Plan)
+    verdict = Verifier(off).run(work).as_dict()
+    assert verdict["status"] == "not_checked" and verdict["summary"].startswith("not checked: ")
+    assert verdict["passed"] == verdict["total"] == 0
+
+
+def test_a_verified_answer_is_stored_with_its_verdict(checked: ChatService) -> None:
+    chat_id = checked.new_chat("write", "beginner")
+    replies = list(checked.send(chat_id, TRUE_CLAIM))
+    final = replies[-1]
+    assert final.verdict is not None and final.verdict["summary"] == "verified: 1/1 checks passed"
+    assert any(r.status.startswith("checking") for r in replies), "the user sees the check happen"
+    stored = checked.history(chat_id)[-1]
+    assert stored["verdict"]["summary"] == "verified: 1/1 checks passed" and "attempts" not in stored
+    markdown = export.to_markdown(checked.info(chat_id), checked.history(chat_id))
+    assert "*Checked: verified: 1/1 checks passed*" in markdown
+
+
+def test_a_failing_answer_goes_back_for_repairs_and_every_attempt_is_kept(checked: ChatService) -> None:
+    chat_id = checked.new_chat("write", "beginner")
+    replies = list(checked.send(chat_id, FALSE_CLAIM))
+    statuses = [r.status for r in replies if r.status]
+    assert "1 of 1 checks fails · fixing (round 1 of 2)" in statuses, statuses
+    stored = checked.history(chat_id)[-1]
+    verdict = stored["verdict"]
+    assert verdict["repairs"] == 2 or verdict["status"] == "verified"
+    if verdict["status"] == "failed":
+        assert verdict["summary"] == "1 of 1 checks still fails after 2 repairs"
+    assert "```python" in stored["content"], "a reply without code never replaces an answer with code"
+    assert len(stored["attempts"]) == verdict["repairs"], "each repair round left an attempt"
+    for attempt in stored["attempts"]:
+        assert attempt.get("rejected") == "it gave no Python code" or attempt["verdict"]["status"] == "failed"
+    assert replies[-1].text == stored["content"] and replies[-1].verdict == verdict
+
+
+def test_stop_during_a_repair_keeps_the_last_whole_answer(checked: ChatService) -> None:
+    chat_id = checked.new_chat("write", "beginner")
+    with closing(checked.send(chat_id, FALSE_CLAIM, TurnOptions(max_new_tokens=200))) as replies:
+        for reply in replies:
+            if "fixing" in reply.status and reply.text:
+                break
+    checked.wait_until_saved(chat_id)
+    stored = checked.history(chat_id)[-1]
+    assert stored["stopped"] and "# Output: 6" in stored["content"], "the draft stays the answer"
+    assert stored["verdict"]["summary"] == "1 of 1 checks fails", "the verdict is the draft's own"
+    assert stored["attempts"][-1]["stopped"] and stored["attempts"][-1]["content"], "the cut repair is kept"
+
+
+def test_verification_can_be_turned_off_and_then_says_not_checked(checked: ChatService) -> None:
+    final = list(checked.complete([{"role": "user", "content": TRUE_CLAIM}], TurnOptions(verify=False)))[-1]
+    assert final.verdict is not None
+    assert final.verdict["summary"] == "not checked: checking is turned off for this answer"
