@@ -11,13 +11,18 @@ ARG LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=
 # Build tools come from the base image's Debian release; their exact versions do not matter.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends build-essential cmake git \
+    && apt-get install -y --no-install-recommends build-essential cmake git nodejs npm \
     && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-COPY requirements.txt /tmp/requirements.txt
+COPY requirements.txt requirements-sandbox.txt /tmp/
+# The code sandbox: Deno (hash-checked wheel) and Pyodide (npm ci checks the lockfile's hashes).
 RUN CMAKE_ARGS="$LLAMA_CMAKE_ARGS" CMAKE_BUILD_PARALLEL_LEVEL=4 \
-    pip install --no-cache-dir -r /tmp/requirements.txt
+    pip install --no-cache-dir -r /tmp/requirements.txt \
+    && pip install --no-cache-dir --require-hashes --no-deps -r /tmp/requirements-sandbox.txt
+WORKDIR /sandbox
+COPY chmocoder/sandbox/package.json chmocoder/sandbox/package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
 
 FROM ${PYTHON_IMAGE}
 # llama.cpp's CPU backend needs the OpenMP runtime.
@@ -31,6 +36,7 @@ COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 COPY configs/ configs/
 COPY chmocoder/ chmocoder/
+COPY --from=builder /sandbox/node_modules chmocoder/sandbox/node_modules
 COPY app.py ./
 RUN mkdir -p models data && chown 10001:10001 models data
 ENV PATH=/opt/venv/bin:$PATH \

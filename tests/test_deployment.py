@@ -93,6 +93,9 @@ def test_dockerfile_is_multi_stage_non_root_and_healthy() -> None:
     env, cmd, health = dockerfile()
     assert env["CHMOCODER_PORT"] == "7860" and env["CHMOCODER_HOST"] == "0.0.0.0"
     assert "/healthz" in " ".join(health)
+    # The code sandbox is in the image, installed hash-checked at build time, never fetched at run time.
+    assert "--require-hashes --no-deps -r /tmp/requirements-sandbox.txt" in text and "npm ci --ignore-scripts" in text
+    assert "COPY --from=builder /sandbox/node_modules chmocoder/sandbox/node_modules" in text
 
 
 def test_the_container_start_command_runs_here(redis_server, tmp_path: Path) -> None:
