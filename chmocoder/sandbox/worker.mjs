@@ -85,7 +85,8 @@ pyodide.setStderr(out.stderr);
 let exit = 1;
 let failure = "";
 try {
-  exit = run(job.code);
+  // callPromising lets Python wait on JavaScript promises (asyncio.run, awaits in answers' code).
+  exit = await run.callPromising(job.code);
 } catch (error) {
   failure = String(error && error.message ? error.message : error).slice(-2000);
 }
