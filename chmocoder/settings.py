@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     sandbox_enabled: bool = Field(description="Run code in the sandbox (Pyodide in Deno); off = nothing is run.")
     sandbox_workers: int = Field(ge=1, le=16, description="Sandbox workers kept loaded, so that a run starts at once.")
     sandbox_time_limit_s: float = Field(gt=0, le=120, description="A run is stopped after this many seconds.")
-    sandbox_memory_mb: int = Field(ge=256, description="A run is stopped above this much memory (MB, the worker's total).")
+    sandbox_memory_mb: int = Field(ge=256, description="A run is stopped above this much memory (MB, whole worker).")
     sandbox_output_chars: int = Field(ge=100, description="Output of a run beyond this is cut, and the run stopped.")
     max_code_chars: int = Field(ge=1, description="Longest code accepted by the run-it-yourself editor and /run_code.")
 

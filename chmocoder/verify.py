@@ -39,7 +39,9 @@ class SandboxLike(Protocol):
     @property
     def reason(self) -> str: ...
 
-    def run(self, code: str, time_limit_s: float | None = None) -> Any: ...
+    def run(
+        self, code: str, time_limit_s: float | None = None, on_event: Callable[[dict[str, Any]], None] | None = None
+    ) -> Any: ...
 
 
 @dataclass
@@ -165,8 +167,14 @@ class Verifier:
             return Verdict("failed", 0, 1, failing=failing, checks=[failing | {"passed": False}])
         if not work.checks:
             return not_checked("the answer makes no claim that can be run")
-        result = self.sandbox.run(ck.harness(work.solution, work.checks, work.original), self.time_limit_s)
-        return self._verdict(work, result)
+        total = len(work.checks)
+
+        def heard(event: dict[str, Any]) -> None:
+            if event.get("event") == "result":
+                on_progress(int(event.get("index", 0)) + 1, total)
+
+        program = ck.harness(work.solution, work.checks, work.original)
+        return self._verdict(work, self.sandbox.run(program, self.time_limit_s, heard))
 
     def _verdict(self, work: Plan, result: RunResultLike) -> Verdict:
         total = len(work.checks)

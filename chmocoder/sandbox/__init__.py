@@ -14,7 +14,9 @@ import queue
 import shutil
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .pool import PYODIDE_DIR, READY_TIMEOUT_S, RunResult, Worker, collect, private_home
 
@@ -119,8 +121,14 @@ class Sandbox:
         self._started.wait(timeout)
         return self.available and not self._ready.empty()
 
-    def run(self, code: str, time_limit_s: float | None = None) -> RunResult:
-        """Run `code` as a program in a fresh interpreter; never raises for anything the code does."""
+    def run(
+        self,
+        code: str,
+        time_limit_s: float | None = None,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+    ) -> RunResult:
+        """Run `code` as a program in a fresh interpreter; never raises for anything the code does.
+        The program reports results live with `chmocoder_sandbox.emit(json_text)`; `on_event` hears them."""
         if not self.available:
             return RunResult("", "", None, "unavailable", 0.0, message=self._reason or "the code sandbox is closed")
         try:
@@ -129,7 +137,7 @@ class Sandbox:
             return RunResult("", "", None, "unavailable", 0.0, message=self._reason or "the code sandbox is busy")
         threading.Thread(target=self._add_worker, daemon=True).start()  # replace it for the next run
         limit = self.time_limit_s if time_limit_s is None else time_limit_s
-        return collect(worker, code, limit, self.memory_mb, self.output_chars)
+        return collect(worker, code, limit, self.memory_mb, self.output_chars, on_event)
 
     def close(self) -> None:
         self._closed = True

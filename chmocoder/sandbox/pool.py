@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,8 +116,16 @@ class Worker:
         self.process.wait()
 
 
-def collect(worker: Worker, code: str, time_limit_s: float, memory_mb: int, output_chars: int) -> RunResult:
-    """Give the worker its job and gather what it reports until it is done or a limit stops it."""
+def collect(
+    worker: Worker,
+    code: str,
+    time_limit_s: float,
+    memory_mb: int,
+    output_chars: int,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+) -> RunResult:
+    """Give the worker its job and gather what it reports until it is done or a limit stops it;
+    `on_event` hears each event the program emits as it comes."""
     assert worker.process.stdin is not None
     started = time.monotonic()
     worker.process.stdin.write(json.dumps({"code": code, "output_limit": output_chars}).encode())
@@ -140,6 +149,8 @@ def collect(worker: Worker, code: str, time_limit_s: float, memory_mb: int, outp
             message = json.loads(line)
             if message.get("event") == "emit":
                 events.append(_event(message.get("data", "")))
+                if on_event is not None:
+                    on_event(events[-1])
             elif message.get("event") == "done":
                 return _finished(message, events, started, output_chars)
     finally:
