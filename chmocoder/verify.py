@@ -86,6 +86,12 @@ def not_checked(reason: str) -> Verdict:
     return Verdict("not_checked", reason=reason)
 
 
+def failed_to_run(label: str, detail: str, total: int) -> Verdict:
+    """The code itself failed (it does not parse, or raises as it loads): no check could run."""
+    row = {"label": label, "origin": "answer", "passed": False, "detail": detail}
+    return Verdict("failed", 0, max(1, total), failing={"check": label, "detail": detail}, checks=[row])
+
+
 @dataclass
 class Plan:
     solution: str
@@ -163,8 +169,7 @@ class Verifier:
         if not self.sandbox.available:
             return not_checked(self.sandbox.reason or "the code sandbox is off")
         if work.syntax_error:
-            failing = {"check": "the code parses", "detail": f"SyntaxError: {work.syntax_error}"}
-            return Verdict("failed", 0, 1, failing=failing, checks=[failing | {"passed": False}])
+            return failed_to_run("the code parses", f"SyntaxError: {work.syntax_error}", 1)
         if not work.checks:
             return not_checked("the answer makes no claim that can be run")
         total = len(work.checks)
@@ -182,8 +187,7 @@ class Verifier:
             return not_checked(result.message or self.sandbox.reason or "the code sandbox is off")
         load_error, results = ck.read_results(work.checks, result.events)
         if load_error:
-            failing = {"check": "the code runs", "detail": _short(load_error)}
-            return Verdict("failed", 0, total, failing=failing, checks=[failing | {"passed": False}])
+            return failed_to_run("the code runs", _short(load_error), total)
         rows = [_result_row(r) for r in results]
         stuck = ck.started_not_finished(work.checks, result.events)
         if stuck is not None or len(results) < total:

@@ -14,7 +14,7 @@ from chmocoder.engine import Engine
 from chmocoder.sandbox import Sandbox
 from chmocoder.settings import Settings
 from chmocoder.store import ChatStore
-from chmocoder.verify import Plan, Verifier, plan
+from chmocoder.verify import Plan, Verdict, Verifier, plan, repair_request
 
 # The small test model echoes these at temperature 0 (its own "fix" keeps a + b).
 TRUE_CLAIM = (
@@ -56,6 +56,18 @@ def test_true_claims_are_verified_and_a_false_output_comment_is_caught(verifier:
     verdict = verdict_of(verifier, bad)
     assert verdict["status"] == "failed" and verdict["summary"] == "1 of 2 checks fails"
     assert verdict["failing"] == {"check": "print(inc(1))  → 1", "detail": "expected 1, got 2"}
+
+
+def test_code_that_does_not_parse_or_load_fails_and_the_model_is_told_why(verifier: Verifier) -> None:
+    broken = verdict_of(verifier, "```python\ndef f(x)\n    return x\n\nassert f(1) == 1\n```")
+    assert broken["failing"] == {"check": "the code parses", "detail": "SyntaxError: line 1: expected ':'"}
+    crashing = verdict_of(
+        verifier, "```python\nLIMIT = int('ten')\n\ndef f():\n    return LIMIT\n\nassert f() == 10\n```"
+    )
+    assert crashing["failing"]["check"] == "the code runs"
+    assert "ValueError: invalid literal for int()" in crashing["failing"]["detail"]
+    request = repair_request(Verdict(**{k: v for k, v in crashing.items() if k != "summary"}))
+    assert "- `the code runs`: ValueError: invalid literal" in request
 
 
 def test_a_bug_reports_example_fails_on_the_users_code_and_passes_on_the_fix(verifier: Verifier) -> None:
