@@ -265,14 +265,15 @@ def parse_program(blocks: list[str], origin: Origin = "answer") -> Program:
     solution: list[str] = []
     checks: list[Check] = []
     functions: list[str] = []
+    syntax_error = ""
     for code in blocks:
         if code.lstrip().startswith(">>>"):
             checks += _doctest_checks(code, origin)
             continue
-        try:
-            tree = ast.parse(code)
-        except SyntaxError as exc:
-            return Program("\n\n".join(solution), checks, functions, f"line {exc.lineno}: {exc.msg}")
+        tree, problem = _parse_salvaging(code)
+        if tree is None:
+            return Program("\n\n".join(solution), checks, functions, problem)
+        syntax_error = syntax_error or problem
         for docstring in _docstrings(tree):
             checks += _doctest_checks(docstring, origin)
         defined = _defined_names(tree)
@@ -289,7 +290,25 @@ def parse_program(blocks: list[str], origin: Origin = "answer") -> Program:
         solution.append(_source_of(code, kept))
         checks += _test_function_checks(tree, origin)
         checks += _usage_checks(usage, code, origin)
-    return Program("\n\n".join(s for s in solution if s.strip()), _unique(checks), list(dict.fromkeys(functions)))
+    kept = "\n\n".join(s for s in solution if s.strip())
+    return Program(kept, _unique(checks), list(dict.fromkeys(functions)), syntax_error)
+
+
+def _parse_salvaging(code: str) -> tuple[ast.Module | None, str]:
+    """Parse a block; if it breaks after some whole top-level statements (an answer cut off by the
+    length limit, or a broken example at the end), keep those and say where it broke."""
+    try:
+        return ast.parse(code), ""
+    except SyntaxError as exc:
+        problem = f"line {exc.lineno}: {exc.msg}"
+        lines = code.splitlines()
+        starts = [i for i, line in enumerate(lines[: exc.lineno or 1]) if line[:1] not in ("", " ", "\t", "#")]
+        for cut in reversed(starts[1:]):
+            try:
+                return ast.parse("\n".join(lines[:cut])), problem
+            except SyntaxError:
+                continue
+        return None, problem
 
 
 def _docstrings(tree: ast.Module) -> list[str]:

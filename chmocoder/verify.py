@@ -92,6 +92,15 @@ def failed_to_run(label: str, detail: str, total: int) -> Verdict:
     return Verdict("failed", 0, max(1, total), failing={"check": label, "detail": detail}, checks=[row])
 
 
+def with_syntax_error(verdict: Verdict, error: str) -> Verdict:
+    """The part of the code that parses was checked; the part that does not is a failure of its own."""
+    if verdict.status == "not_checked" or (verdict.failing and verdict.failing["check"] == "the code runs"):
+        return verdict
+    row = {"label": "the code parses", "origin": "answer", "passed": False, "detail": f"SyntaxError: {error}"}
+    failing = verdict.failing or {"check": row["label"], "detail": row["detail"]}
+    return Verdict("failed", verdict.passed, verdict.total + 1, failing=failing, checks=[*verdict.checks, row])
+
+
 @dataclass
 class Plan:
     solution: str
@@ -112,7 +121,7 @@ def plan(answer: str, message: str, task: str) -> Plan | Verdict:
     if not blocks:
         return not_checked("the answer has no Python code")
     program = ck.parse_program(blocks)
-    if program.syntax_error:
+    if program.syntax_error and not program.solution.strip():
         return Plan(program.solution, [], syntax_error=program.syntax_error)
     needs = ck.outside_needs(program.solution + "\n" + "\n".join(c.source for c in program.checks))
     if needs:
@@ -124,7 +133,8 @@ def plan(answer: str, message: str, task: str) -> Plan | Verdict:
     if error and user_blocks:
         found += ck.original_error_checks(user_blocks, error)
     found += program.checks
-    return Plan(program.solution, ck._unique(found)[:MAX_CHECKS], original, program.functions)
+    checks = ck._unique(found)[:MAX_CHECKS]
+    return Plan(program.solution, checks, original, program.functions, program.syntax_error)
 
 
 def generated_checks(text: str, functions: list[str]) -> list[ck.Check]:
@@ -168,9 +178,9 @@ class Verifier:
         """Run the plan's checks in the sandbox. Never 'verified' unless every check ran and passed."""
         if not self.sandbox.available:
             return not_checked(self.sandbox.reason or "the code sandbox is off")
-        if work.syntax_error:
+        if work.syntax_error and not work.solution.strip():
             return failed_to_run("the code parses", f"SyntaxError: {work.syntax_error}", 1)
-        if not work.checks:
+        if not work.checks and not work.syntax_error:
             return not_checked("the answer makes no claim that can be run")
         total = len(work.checks)
 
@@ -179,7 +189,8 @@ class Verifier:
                 on_progress(int(event.get("index", 0)) + 1, total)
 
         program = ck.harness(work.solution, work.checks, work.original)
-        return self._verdict(work, self.sandbox.run(program, self.time_limit_s, heard))
+        verdict = self._verdict(work, self.sandbox.run(program, self.time_limit_s, heard))
+        return with_syntax_error(verdict, work.syntax_error) if work.syntax_error else verdict
 
     def _verdict(self, work: Plan, result: RunResultLike) -> Verdict:
         total = len(work.checks)

@@ -117,3 +117,15 @@ def test_the_fix_is_shown_as_a_diff_of_the_users_code() -> None:
     assert "+    return sum(1 for c in s.lower() if c in VOWELS)" in diff
     assert fix_diff("no code here", ANSWER) == ""
     assert fix_diff(BUG_REPORT, "```python\nprint('something else entirely')\n```") == "", "new code, no diff"
+
+
+def test_an_answer_cut_off_mid_code_keeps_its_whole_statements_and_says_where_it_broke() -> None:
+    cut = (
+        "```python\ndef double(x):\n    return 2 * x\n\n\ndef check():\n    assert double(2) == 4\n"
+        "    assert double('ab') == 'abab\n```"
+    )
+    program = ck.parse_program(ck.python_blocks(cut))
+    assert program.solution == "def double(x):\n    return 2 * x"
+    assert program.syntax_error == "line 7: unterminated string literal (detected at line 7)"
+    work = plan(cut, "", "write")
+    assert isinstance(work, Plan) and work.syntax_error, "the break is reported, not dropped"

@@ -70,6 +70,14 @@ def test_code_that_does_not_parse_or_load_fails_and_the_model_is_told_why(verifi
     assert "- `the code runs`: ValueError: invalid literal" in request
 
 
+def test_code_that_breaks_after_its_function_is_checked_and_the_break_is_a_failure(verifier: Verifier) -> None:
+    cut = "```python\ndef double(x):\n    return 2 * x\n\nassert double(2) == 4\nprint(double('ab')\n```"
+    verdict = verdict_of(verifier, cut)
+    assert verdict["status"] == "failed" and verdict["passed"] == 1 and verdict["total"] == 2
+    assert verdict["checks"][-1]["label"] == "the code parses"
+    assert verdict["failing"]["detail"] == "SyntaxError: line 5: '(' was never closed"
+
+
 def test_a_bug_reports_example_fails_on_the_users_code_and_passes_on_the_fix(verifier: Verifier) -> None:
     report = (
         "`last(3)` returns [0, 1] instead of [0, 1, 2]. Why?\n"
