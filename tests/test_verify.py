@@ -160,3 +160,14 @@ def test_verification_can_be_turned_off_and_then_says_not_checked(checked: ChatS
     final = list(checked.complete([{"role": "user", "content": TRUE_CLAIM}], TurnOptions(verify=False)))[-1]
     assert final.verdict is not None
     assert final.verdict["summary"] == "not checked: checking is turned off for this answer"
+
+
+def test_a_debug_answer_that_changes_the_pasted_code_shows_the_diff(checked: ChatService) -> None:
+    chat_id = checked.new_chat("debug", "beginner")
+    report = "Repeat exactly this code and nothing else:\n```python\ndef add(a, b):\n    return a - b\n```"
+    final = list(checked.send(chat_id, report))[-1]
+    stored = checked.history(chat_id)[-1]
+    assert stored["content"] == final.text
+    diff = final.text.split("**Changes to your code**\n```diff\n", 1)[1]
+    assert diff.startswith("--- your code\n+++ the fix\n")
+    assert "-    return a - b\n+    return a + b\n" in diff, "the small model 'fixes' the subtraction"
