@@ -1,7 +1,9 @@
-"""The named gradio_client endpoints (/new_chat, /chat, /history), on the same chat service as the page.
+"""The named gradio_client endpoints (/new_chat, /chat, /history, ..., /run_code), on the same
+services as the page.
 
-They share the page's queue and its model concurrency group, so the model never runs two
-generations at once. New optional parameters go after the existing ones, never before.
+They share the page's queue and its concurrency groups: the model's, so that the model never runs
+two generations at once, and the sandbox's, so that runs of code never wait behind the model. New
+optional parameters go after the existing ones, never before.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ from .chat import ChatService, TurnOptions
 from .errors import ChatError
 from .library import ChatLibrary
 from .prompts import DEFAULT_LEVEL, DEFAULT_TASK
+from .runner import CodeRunner
 
 MODEL_QUEUE = "model"  # one concurrency group for everything that runs the model
+SANDBOX_QUEUE = "sandbox"  # and one for people's own runs of code, as many at once as the sandbox has workers
+NO_SANDBOX = "code cannot run here: this server has no code sandbox"
 
 
-def add_api(service: ChatService, library: ChatLibrary) -> None:
+def add_api(service: ChatService, library: ChatLibrary, runner: CodeRunner | None = None) -> None:
     """Named endpoints for gradio_client. New optional parameters go after the existing ones."""
 
     def new_chat(task: str = DEFAULT_TASK, level: str = DEFAULT_LEVEL, owner: str | None = None) -> str:
@@ -120,3 +125,28 @@ def add_api(service: ChatService, library: ChatLibrary) -> None:
     gr.api(delete_chat, api_name="delete_chat")
     gr.api(chat, api_name="chat", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
     gr.api(history, api_name="history")
+    add_run_code(runner)
+
+
+def add_run_code(runner: CodeRunner | None) -> None:
+    """/run_code, in the sandbox's concurrency group: as many runs at once as it has workers."""
+
+    def run_code(code: str) -> dict[str, Any]:
+        """Run Python code in the sandbox (no network, no files of the host, limits on time, memory, output).
+
+        Args:
+            code: a Python program (text, at most CHMOCODER_MAX_CODE_CHARS characters, 50,000 by default).
+        Returns:
+            {"stdout", "stderr", "exit_code" (0 for success, 1 for an uncaught exception, null if
+            the run was stopped), "status" ("ok", "error", "timeout", "memory", "output" or
+            "unavailable"), "duration_s", "message" (what the sandbox says about a limit it hit)}.
+        """
+        if runner is None:
+            raise gr.Error(NO_SANDBOX)
+        try:
+            return runner.run(code).as_dict()
+        except ChatError as exc:
+            raise gr.Error(str(exc)) from None
+
+    workers = runner.workers if runner is not None else 1
+    gr.api(run_code, api_name="run_code", concurrency_id=SANDBOX_QUEUE, concurrency_limit=workers)

@@ -23,9 +23,12 @@ from .metrics import REQUESTS, watch_queue
 from .model_files import resolve_model
 from .openai_api import build_openai_router
 from .redis_server import EmbeddedRedis
+from .runner import CodeRunner
+from .sandbox import Sandbox
 from .settings import Settings
 from .store import ChatStore, StoreError
 from .ui import CSS, build_ui
+from .verify import Verifier
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +98,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     embedded = None if settings.redis_url else EmbeddedRedis(settings.data_dir).start()
     store = ChatStore.from_url(settings.redis_url or embedded.url, settings.chat_ttl_seconds)  # type: ignore[union-attr]
-    service = ChatService(engine, store, settings)
+    sandbox = Sandbox(
+        workers=settings.sandbox_workers,
+        time_limit_s=settings.sandbox_time_limit_s,
+        memory_mb=settings.sandbox_memory_mb,
+        output_chars=settings.sandbox_output_chars,
+        enabled=settings.sandbox_enabled,
+    ).start()
+    service = ChatService(engine, store, settings, Verifier(sandbox))
+    runner = CodeRunner(sandbox, settings.max_code_chars)
     library = ChatLibrary(store)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        sandbox.close()
         store.client.close()
         if embedded is not None:
             embedded.stop()
@@ -108,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="ChMOCoder", version=__version__, lifespan=lifespan)
     app.state.service = service
     app.state.library = library
+    app.state.sandbox = sandbox
     app.state.settings = settings
 
     # Routes must be declared before Gradio is mounted at "/", which would shadow them.
@@ -118,12 +131,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", tags=["operations"])
     def readyz() -> JSONResponse:
-        """The model is loaded and Redis answers."""
+        """The model is loaded and Redis answers. The code sandbox is reported, but being off (answers are
+        then 'not checked') does not make the app unready."""
+        code = "on" if sandbox.available else f"off: {sandbox.reason}"
         try:
             store.ping()
         except StoreError as exc:
-            return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
-        return JSONResponse({"status": "ready", "model": engine.name})
+            return JSONResponse({"status": "unavailable", "reason": str(exc), "sandbox": code}, status_code=503)
+        return JSONResponse({"status": "ready", "model": engine.name, "sandbox": code})
 
     app.include_router(build_router())
     app.include_router(build_download_router())
@@ -136,7 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(RequestCounter, root_path=settings.root_path)
 
-    demo = build_ui(service, library, settings)
+    demo = build_ui(service, library, settings, runner)
     demo.queue(max_size=settings.queue_max_size, default_concurrency_limit=1)
     poll_queue_by_model_state(demo, engine)
     watch_queue(lambda: len(getattr(demo, "_queue", None) or ()))

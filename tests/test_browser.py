@@ -19,6 +19,8 @@ from gradio_client import Client
 from gradio_client.client import Job
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
+from chmocoder.ui.render import attempt_title
+
 from .conftest import LiveServer
 
 CHROMIUM = "/usr/bin/chromium"
@@ -125,8 +127,8 @@ def send(page: Page, text: str) -> None:
     starts_a_turn(page, lambda: box.press("Enter"))
 
 
-def wait_for_answer(page: Page) -> None:
-    expect(page.locator("#chmocoder-stats")).to_contain_text("tokens/s", timeout=60_000)
+def wait_for_answer(page: Page, timeout_s: float = 60) -> None:
+    expect(page.locator("#chmocoder-stats")).to_contain_text("tokens/s", timeout=timeout_s * 1000)
 
 
 def ask(page: Page, text: str) -> None:
@@ -411,9 +413,7 @@ def test_refused_message_stays_in_the_box(page: Page, server: LiveServer, artifa
     page.screenshot(path=str(artifacts / "08-refused.png"))
 
 
-def test_chat_links_open_that_chat_and_unknown_ids_get_a_notice(
-    page: Page, server: LiveServer, client: Client
-) -> None:
+def test_chat_links_open_that_chat_and_unknown_ids_get_a_notice(page: Page, server: LiveServer, client: Client) -> None:
     chat_id = client.predict("review", "expert", api_name="/new_chat")
     client.submit(chat_id, "Review: `x = [i for i in range(10) if i % 2 == 0]`", api_name="/chat").result()
     page.goto(f"{server.url}?chat={chat_id}")
@@ -483,3 +483,176 @@ def test_a_message_waiting_in_the_queue_survives_a_reload(page: Page, server: Li
     expect(bubbles(page, "user")).to_have_text([question])
     expect(page.locator("#chmocoder-input textarea")).to_have_value("")
     expect(page.locator("#chmocoder-notice")).to_be_empty()
+
+
+# -- verified answers and the workspace ---------------------------------------------------------------
+
+# The test model echoes these at temperature 0: the first claim is true, the second false (its own
+# repairs keep `a + b`, so the claim may still fail after them).
+TRUE_CLAIM = (
+    "Repeat exactly this code and nothing else:\n```python\ndef add(a, b):\n    return a + b\n\n"
+    "print(add(2, 3))  # Output: 5\n```"
+)
+FALSE_CLAIM = TRUE_CLAIM.replace("# Output: 5", "# Output: 6")
+CLAIM_TOKENS = 64  # the echoed code takes about 40; each repair of the false claim may take them all
+VERIFIED_TURN_S = 150  # an answer, its checks, two repairs and their checks, on a machine others keep busy
+
+
+def editor(page: Page) -> Locator:
+    return page.locator("#chmocoder-editor .cm-content")
+
+
+def set_code(page: Page, code: str) -> None:
+    """Replace the workspace's code as a person would: select it all and type over it."""
+    editor(page).click()
+    page.keyboard.press("Control+a")
+    page.keyboard.press("Delete")
+    page.keyboard.insert_text(code)
+    expect(editor(page)).to_have_text(code.replace("\n", ""))  # CodeMirror shows one div a line
+
+
+def run_code(page: Page) -> None:
+    """Press Run and wait for its result line to change (each use here expects a different line)."""
+    result = page.locator("#chmocoder-run-result")
+    page.evaluate(
+        "() => { const r = document.querySelector('#chmocoder-run-result'); r.dataset.before = r.innerText; }"
+    )
+    page.locator("#chmocoder-run").click()
+    page.wait_for_function(
+        "() => { const r = document.querySelector('#chmocoder-run-result');"
+        " return r.innerText.trim() && r.innerText !== r.dataset.before; }",
+        timeout=30_000,
+    )
+    expect(result).not_to_be_empty()
+
+
+def record_progress(page: Page) -> None:
+    """Note every status line ("⏳ …") and collapsed section title the last answer shows while it streams."""
+    page.evaluate(
+        """() => {
+            window.statuses = new Set();
+            window.sections = new Set();
+            const chat = document.querySelector('#chmocoder-chat');
+            new MutationObserver(() => {
+                for (const em of chat.querySelectorAll('.bot-row em')) {
+                    if (em.innerText.startsWith('⏳')) window.statuses.add(em.innerText);
+                }
+                for (const s of chat.querySelectorAll('.bot-row details summary')) window.sections.add(s.innerText);
+            }).observe(chat, {subtree: true, childList: true, characterData: true});
+        }"""
+    )
+
+
+def seen(page: Page, what: str) -> list[str]:
+    return page.evaluate(f"() => [...window.{what}]")
+
+
+def test_a_verified_answers_code_runs_in_the_workspace(page: Page, server: LiveServer, artifacts: Path) -> None:
+    open_app(page, server.url)
+    set_max_tokens(page, CLAIM_TOKENS)
+    send(page, TRUE_CLAIM)
+    wait_for_answer(page, VERIFIED_TURN_S)
+    answer = bubbles(page, "bot").last
+    expect(answer).to_contain_text("✅ verified: 1/1 checks passed")
+    expect(page.locator("#chmocoder-stats")).to_contain_text("checks ")  # how long they took
+    expect(editor(page)).to_contain_text("def add(a, b):")
+    expect(editor(page)).to_contain_text("print(add(2, 3))  # Output: 5")
+    run_code(page)
+    expect(page.locator("#chmocoder-run-result")).to_contain_text("exit 0")
+    expect(page.locator("#chmocoder-stdout textarea")).to_have_value("5\n")
+    page.locator("#chmocoder-workspace").scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "12-verified-and-run.png"), full_page=True)
+
+    set_code(page, 'print("start")\nraise ValueError("boom")')
+    run_code(page)
+    expect(page.locator("#chmocoder-run-result")).to_contain_text("exit 1")
+    expect(page.locator("#chmocoder-stdout textarea")).to_have_value("start\n")
+    errors = page.locator("#chmocoder-stderr textarea")
+    expect(errors).to_have_value(re.compile(r"Traceback[\s\S]*ValueError: boom"))
+    page.screenshot(path=str(artifacts / "13-run-error.png"), full_page=True)
+
+    starts_a_turn(page, page.locator("#chmocoder-ask").click)
+    question = bubbles(page, "user").last
+    expect(question).to_contain_text("This fails with:")
+    expect(question).to_contain_text("ValueError: boom")
+    expect(question.locator("pre code").last).to_contain_text('raise ValueError("boom")')
+    wait_for_answer(page, VERIFIED_TURN_S)
+    expect(bubbles(page, "bot")).to_have_count(2)
+    expect(page.locator("#chmocoder-input textarea")).to_have_value("")
+    page.screenshot(path=str(artifacts / "17-asked-about-the-run.png"))
+
+
+def test_a_false_claim_is_repaired_in_view_and_the_verdict_and_attempts_are_kept(
+    page: Page, server: LiveServer, client: Client, artifacts: Path
+) -> None:
+    """The test model's repairs of this claim give no code, so its draft stays the answer, with a verdict
+    that names the failing check, and the repairs are kept collapsed."""
+    open_app(page, server.url)
+    set_max_tokens(page, CLAIM_TOKENS)
+    record_progress(page)
+    send(page, FALSE_CLAIM)
+    wait_for_answer(page, VERIFIED_TURN_S)
+    assert "⏳ 1 of 1 checks fails · fixing (round 1 of 2)" in seen(page, "statuses")
+    assert "Earlier attempt 1 — 1 of 1 checks fails" in seen(page, "sections"), "the draft, collapsed, while fixing"
+    stored = client.predict(current_chat(page), api_name="/history")[-1]
+    verdict = stored["verdict"]
+    answer = bubbles(page, "bot").last
+    expect(answer).to_contain_text("print(add(2, 3))  # Output: 6")
+    expect(answer).to_contain_text(("✅ " if verdict["status"] == "verified" else "❌ ") + verdict["summary"])
+    if verdict["status"] == "failed":
+        expect(answer).to_contain_text(f"{verdict['summary']}: print(add(2, 3)) → 6 — expected 6, got 5")
+    titles = [attempt_title(i, a) for i, a in enumerate(stored["attempts"], 1)]
+    expect(answer.locator("details summary")).to_have_text(titles)
+    first = answer.locator("details").first
+    expect(first.locator("p").first).to_be_hidden()  # collapsed
+    first.locator("summary").click()
+    expect(first).to_contain_text(stored["attempts"][0]["content"].split("\n")[0].strip("-` "))
+    page.screenshot(path=str(artifacts / "14-failing-verdict-and-attempts.png"), full_page=True)
+    page.reload()  # all of it was stored
+    expect(bubbles(page, "bot").last.locator("details summary")).to_have_text(titles, timeout=15_000)
+    expect(bubbles(page, "bot").last).to_contain_text(verdict["summary"])
+
+
+def test_stop_while_an_answer_is_repaired_keeps_the_draft_and_its_verdict(page: Page, server: LiveServer) -> None:
+    open_app(page, server.url)
+    set_max_tokens(page, CLAIM_TOKENS)
+    send(page, FALSE_CLAIM)
+    expect(bubbles(page, "bot").last).to_contain_text("fixing (round 1 of 2)", timeout=VERIFIED_TURN_S * 1000)
+    page.get_by_role("button", name="Stop").click()
+    expect(page.locator("#chmocoder-stats")).to_have_text("Stopped.", timeout=15_000)
+    answer = bubbles(page, "bot").last
+    expect(answer).to_contain_text("— stopped")
+    expect(answer).to_contain_text("# Output: 6")
+    expect(answer).to_contain_text("❌ 1 of 1 checks fails")
+    expect(answer).not_to_contain_text("⏳")
+
+
+def test_an_endless_loop_stops_at_the_time_limit_while_the_chat_stays_usable(
+    page: Page, server: LiveServer, artifacts: Path
+) -> None:
+    open_app(page, server.url)
+    set_code(page, "while True:\n    pass")
+    page.locator("#chmocoder-run").click()
+    ask(page, "Say hello.")  # the chat answers meanwhile: runs have a queue of their own
+    expect(page.locator("#chmocoder-run-result")).to_contain_text("time limit", timeout=30_000)
+    expect(page.locator("#chmocoder-run-result")).not_to_contain_text("exit 0")
+    page.screenshot(path=str(artifacts / "15-time-limit.png"), full_page=True)
+    set_code(page, "print(sum(range(4)))")
+    run_code(page)
+    expect(page.locator("#chmocoder-stdout textarea")).to_have_value("6\n")
+
+
+def test_with_the_sandbox_off_the_workspace_says_why_and_cannot_run(
+    browser: Browser, start_server: Callable[..., LiveServer], redis_server, artifacts: Path
+) -> None:
+    server = start_server(redis_server.url, sandbox_enabled="false")
+    assert httpx.get(server.url + "readyz").json()["sandbox"].startswith("off: ")
+    page = new_page(browser)
+    try:
+        open_app(page, server.url)
+        expect(page.locator("#chmocoder-workspace-note")).to_contain_text("Run is turned off")
+        expect(page.locator("#chmocoder-run")).to_be_disabled()
+        page.locator("#chmocoder-workspace").scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / "16-sandbox-off.png"))
+    finally:
+        page.context.close()

@@ -44,10 +44,11 @@ def test_a_chat_streams_and_is_kept(client: Client) -> None:
     assert updates[-1] == final and final.strip()
     assert all(updates[i + 1].startswith(updates[i]) for i in range(len(updates) - 1))
     history = client.predict(chat_id, api_name="/history")
-    assert history == [
-        {"role": "user", "content": "Write a Python function that reverses a string."},
-        {"role": "assistant", "content": final},
+    assert [(m["role"], m["content"]) for m in history] == [
+        ("user", "Write a Python function that reverses a string."),
+        ("assistant", final),
     ]
+    assert history[1]["verdict"]["status"] in ("verified", "failed", "not_checked"), "code answers carry a verdict"
 
 
 def test_indented_code_is_stored_and_returned_exactly(client: Client, redis_client: redis.Redis) -> None:
@@ -128,12 +129,30 @@ def test_api_page_documents_the_named_endpoints(live: LiveServer) -> None:
     named = info["named_endpoints"]
 
     assert not info["unnamed_endpoints"]
-    assert set(named) == {"/new_chat", "/chat", "/history", "/list_chats", "/delete_chat"}, "UI steps stay hidden"
+    assert set(named) == {
+        "/new_chat", "/chat", "/history", "/list_chats", "/delete_chat", "/run_code",
+    }, "UI steps stay hidden"
     chat = named["/chat"]
     assert [p["parameter_name"] for p in chat["parameters"]][:6] == [
         "chat_id", "message", "task", "level", "temperature", "max_tokens",
     ]
     assert "stream the answer" in chat["description"].lower()
+
+
+def test_run_code_gives_output_and_exit_status(client: Client) -> None:
+    ran = client.predict("def add(a, b):\n    return a + b\n\nprint(add(2, 3))", api_name="/run_code")
+    assert ran["stdout"] == "5\n" and ran["exit_code"] == 0 and ran["status"] == "ok"
+    assert ran["stderr"] == "" and 0 < ran["duration_s"] < 30
+    failed = client.predict("print('before')\n1 / 0", api_name="/run_code")
+    assert failed["stdout"] == "before\n" and failed["exit_code"] == 1 and failed["status"] == "error"
+    assert "ZeroDivisionError: division by zero" in failed["stderr"]
+
+
+def test_run_code_refuses_empty_and_oversized_code(client: Client) -> None:
+    with pytest.raises(AppError, match="there is no code to run"):
+        client.predict("   \n", api_name="/run_code")
+    with pytest.raises(AppError, match="the limit is 50,000"):
+        client.predict("x = 1\n" * 10_000, api_name="/run_code")
 
 
 def test_restart_keeps_the_chat(start_server: Callable[..., LiveServer], redis_server) -> None:

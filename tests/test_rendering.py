@@ -1,9 +1,12 @@
-"""What the chat shows for a message: HTML as text, code untouched, indentation kept; verdicts
-and earlier attempts."""
+"""What the chat shows for a message: HTML as text, code untouched, indentation kept; verdicts,
+earlier attempts and the workspace's lines."""
 
 from chmocoder.ui.render import (
     answer_content,
+    ask_text,
+    latest_code,
     part_text,
+    run_line,
     safe_markdown,
     to_chatbot,
     verdict_markdown,
@@ -64,13 +67,15 @@ def test_earlier_attempts_are_collapsed_with_their_verdicts_and_a_cut_draft_is_c
             "content": "Try <b>this</b>:\n```python\nprint(1)  # Output: 2\n```",
             "verdict": {"summary": "1 of 1 checks fails"},
         },
+        {"content": "- no code", "rejected": "it gave no Python code"},
         {"content": "Fixed:\n```python\nprint(", "stopped": True},
     ]
-    first, cut = (p["text"] for p in answer_content("Final", attempts=attempts)[1:])
+    first, unused, cut = (p["text"] for p in answer_content("Final", attempts=attempts)[1:])
     assert first.startswith('<details class="chmocoder-attempt"><summary>Earlier attempt 1 — 1 of 1 checks fails')
     assert "Try &lt;b&gt;this&lt;/b&gt;" in first and "print(1)  # Output: 2" in first
     assert first.endswith("</details>")
-    assert "<summary>Attempt 2 — stopped before it was checked</summary>" in cut
+    assert "<summary>Attempt 2 — not used: it gave no Python code</summary>" in unused
+    assert "<summary>Attempt 3 — stopped before it was checked</summary>" in cut
     assert "print(\n```\n\n</details>" in cut, "the cut code block is closed before the section ends"
 
 
@@ -86,3 +91,27 @@ def test_a_stored_answer_shows_stopped_then_verdict_then_attempts_and_streaming_
     assert parts[1] == "\n\n*— stopped*" and parts[2].startswith("❌") and parts[3].startswith("<details")
     streaming = answer_content("x", status="2 of 4 checks failed · fixing (round 1 of 2)")
     assert streaming[-1]["text"] == "*⏳ 2 of 4 checks failed · fixing (round 1 of 2)*"
+
+
+def test_the_workspace_takes_the_latest_answers_python_and_asks_about_a_run() -> None:
+    history = [
+        {"role": "assistant", "content": "```python\nold()\n```"},
+        {"role": "user", "content": "```python\nmine()\n```"},
+        {
+            "role": "assistant",
+            "content": "A:\n```python\ndef f():\n    return 1\n```\n```\n>>> f()\n1\n```\n```js\nx\n```",
+        },
+    ]
+    assert latest_code(history) == "def f():\n    return 1\n\nf()\n# 1"
+    assert latest_code(history[:2] + [{"role": "assistant", "content": "No code."}]) == ""
+    ok = {"stdout": "1\n", "stderr": "", "exit_code": 0, "status": "ok", "duration_s": 0.041, "message": ""}
+    assert run_line(ok) == "✅ exit 0 · 0.04 s"
+    assert ask_text("print(1)\n", ok) == "This prints:\n```\n1\n```\nfor this code:\n```python\nprint(1)\n```"
+    error = ok | {"stdout": "", "stderr": "Traceback …\nZeroDivisionError: division by zero\n", "exit_code": 1}
+    assert run_line(error | {"status": "error"}) == "❌ exit 1 · 0.04 s"
+    asked = ask_text("1/0", error | {"status": "error"})
+    assert asked.startswith("This fails with:\n```\nTraceback …\nZeroDivisionError: division by zero\n```\n")
+    assert asked.endswith("for this code:\n```python\n1/0\n```")
+    timeout = ok | {"stdout": "", "exit_code": None, "status": "timeout", "message": "stopped after the 5 s time limit"}
+    assert run_line(timeout) == "⚠️ stopped after the 5 s time limit · 0.04 s"
+    assert "```\nstopped after the 5 s time limit\n```" in ask_text("while True: pass", timeout)

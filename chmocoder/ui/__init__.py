@@ -6,6 +6,7 @@ operation in ChatLibrary; the panels only lay out components and wire their even
 - `chat`: header, chatbot, stats; every event that runs a turn; Stop; the page load
 - `composer`: the message box, Send, Stop, generation settings
 - `share_view`: a shared chat, read-only
+- `workspace`: Try it yourself: the latest answer's code, run in the sandbox
 - `render`: pure functions from stored data to what is shown
 """
 
@@ -16,8 +17,9 @@ import gradio as gr
 from ..chat import ChatService
 from ..client_api import add_api
 from ..library import ChatLibrary
+from ..runner import CodeRunner
 from ..settings import Settings
-from . import chat, composer, share_view, sidebar
+from . import chat, composer, share_view, sidebar, workspace
 from .page import Page
 
 __all__ = ["CSS", "build_ui"]
@@ -29,22 +31,29 @@ CSS = """
 #chmocoder-shared button[aria-label="Clear"] { display: none; }
 details.chmocoder-attempt { border-left: 3px solid var(--border-color-primary); padding-left: 0.6em; }
 details.chmocoder-attempt > summary { cursor: pointer; opacity: 0.8; }
+#chmocoder-workspace-note:empty, #chmocoder-run-result:empty { display: none; }
+#chmocoder-stdout textarea, #chmocoder-stderr textarea { font-family: var(--font-mono); font-size: 0.85em; }
 """
 
 
-def build_ui(service: ChatService, library: ChatLibrary, settings: Settings) -> gr.Blocks:
+def build_ui(
+    service: ChatService, library: ChatLibrary, settings: Settings, runner: CodeRunner | None = None
+) -> gr.Blocks:
+    """The page; `runner` runs the workspace's code (None: the workspace says code cannot run here)."""
     with gr.Blocks(title="ChMOCoder") as demo:
         page = Page(service, library, settings)
         side = sidebar.build(page)
         shared = share_view.build()
         conversation = chat.build(page)
         composing = composer.build(page)
+        space = workspace.build(page, runner, composing.message)
 
         turns = chat.Turns(page, conversation, composing)
         turns.wire()
         sidebar.wire(page, side)
+        workspace.wire(demo, space, turns)
         turns.wire_stop()  # after every event that runs a turn
-        hide = [composing.row, conversation.chatbot, conversation.row, composing.settings_panel]
+        hide = [composing.row, conversation.chatbot, conversation.row, composing.settings_panel, space.panel]
         chat.wire_load(demo, page, conversation, composing, shared, hide, side.sidebar)
-        add_api(service, library)
+        add_api(service, library, runner)
     return demo

@@ -129,6 +129,20 @@ class Turns:
         page = self.page
         return {page.chat_id, page.owner, self.chat.task, self.chat.level, *self.composer.generation}
 
+    @property
+    def answer_inputs(self) -> set[Block]:
+        """What answering an accepted message reads: the message, the chat on screen, and the above."""
+        return {self.page.pending, self.chat.chatbot, *self.inputs}
+
+    @property
+    def outputs(self) -> set[Block]:
+        return self.page.outputs
+
+    @property
+    def model_event(self) -> dict[str, Any]:
+        # The queue position shows on the chat, not on every control.
+        return MODEL_EVENT | {"show_progress_on": [self.chat.chatbot]}
+
     def options(self, values: Values) -> TurnOptions:
         return self.composer.options(values, values[self.chat.task], values[self.chat.level])
 
@@ -183,7 +197,7 @@ class Turns:
                     content = answer_content(reply.text, status=reply.status, attempts=reply.attempts)
                     shown[-1] = {"role": "assistant", "content": content}
                     yield {chatbot: shown, stats: ""}
-            yield self.page.show(current, me, stats=stats_line(reply.stats) if reply else "")
+            yield self.page.show(current, me, stats=stats_line(reply.stats) if reply else "", fresh=True)
         except ChatError as exc:
             gr.Warning(str(exc))
             yield self.page.show(current, me, message=text)
@@ -201,19 +215,6 @@ class Turns:
             **NOW,
         )
         self.running.append(accepted.success(self.respond, self.answer_inputs, self.outputs, **self.model_event))
-
-    @property
-    def answer_inputs(self) -> set[Block]:
-        return {self.page.pending, self.chat.chatbot, *self.inputs}
-
-    @property
-    def outputs(self) -> set[Block]:
-        return self.page.outputs
-
-    @property
-    def model_event(self) -> dict[str, Any]:
-        # The queue position shows on the chat, not on every control.
-        return MODEL_EVENT | {"show_progress_on": [self.chat.chatbot]}
 
     # -- regenerate, edit, undo ----------------------------------------------------------------------
 
@@ -248,7 +249,7 @@ class Turns:
         except ChatError as exc:
             gr.Warning(str(exc))
             return {}
-        return self.page.show(current, me, message=text, stats="", fresh=False)
+        return self.page.show(current, me, message=text, stats="")
 
     def pick_example(self, evt: gr.SelectData) -> Updates:
         index = evt.index if isinstance(evt.index, int) else 0
@@ -314,7 +315,7 @@ def wire_load(
         try:
             if wanted:
                 page.library.open_chat(wanted, me)
-            shown = page.show(wanted, me) | {page.owner: me}
+            shown = page.show(wanted, me, fresh=True) | {page.owner: me}
             return shown | restored_draft(shown, stored, wanted, me)
         except UnknownChat:
             return page.show("", me, notice="*That chat has expired or does not exist; this is a new chat.*") | {

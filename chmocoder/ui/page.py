@@ -37,7 +37,7 @@ class Shown:
     notice: str = ""
     stats: str | None = None  # None: the stats line stays as it is
     message: str | None = None  # None: the message box stays as it is
-    fresh: bool = True  # a chat was opened or a turn ended: panels that follow the answers refill
+    fresh: bool = False  # a chat was opened or a turn has finished: panels that follow the answers refill
 
 
 class Page:

@@ -11,6 +11,7 @@ import html
 import re
 from typing import Any
 
+from ..checks import python_blocks
 from ..prompts import LEVEL_LABELS, TASK_LABELS
 
 CODE = re.compile(r"(```[\s\S]*?(?:```|$)|`[^`\n]+`)")
@@ -20,6 +21,9 @@ BACKTICKS = re.compile(r"`+")
 STOPPED_MARK = {"type": "text", "text": "\n\n*— stopped*"}
 VERDICT_ICONS = {"verified": "✅", "failed": "❌"}
 OTHER_ICON = "ℹ️"
+# What "Ask about this" quotes of a run's output: its end, where the error is.
+OUTPUT_TAIL_LINES = 30
+OUTPUT_TAIL_CHARS = 3000
 
 
 def safe_markdown(text: str) -> str:
@@ -89,10 +93,13 @@ def verdict_markdown(verdict: dict[str, Any]) -> str:
 
 
 def attempt_title(number: int, attempt: dict[str, Any]) -> str:
+    """A draft a repair replaced (with its verdict), a repair that was not used, or one cut short."""
     if attempt.get("stopped"):
         return f"Attempt {number} — stopped before it was checked"
-    verdict = attempt.get("verdict") or {}
-    return f"Earlier attempt {number} — {verdict.get('summary') or 'replaced'}"
+    if attempt.get("rejected"):
+        return f"Attempt {number} — not used: {attempt['rejected']}"
+    summary = (attempt.get("verdict") or {}).get("summary")
+    return f"Earlier attempt {number} — {summary}" if summary else f"Earlier attempt {number}"
 
 
 def attempt_markdown(number: int, attempt: dict[str, Any]) -> str:
@@ -182,3 +189,61 @@ def export_links(url: str) -> str:
 
 def chat_choices(chats: list[dict[str, str]]) -> list[tuple[str, str]]:
     return [(c["title"] or "New chat", c["id"]) for c in chats]
+
+
+# -- the workspace ------------------------------------------------------------------------------
+
+
+def runnable(block: str) -> str:
+    """A `>>>` session as the script it stands for (its expected output kept as comments)."""
+    if not block.lstrip().startswith(">>>"):
+        return block
+    lines = []
+    for line in block.splitlines():
+        stripped = line.strip()
+        if stripped.startswith((">>> ", "... ")) or stripped in (">>>", "..."):
+            lines.append(stripped[4:])
+        elif stripped:
+            lines.append(f"# {stripped}")
+    return "\n".join(lines)
+
+
+def answer_code(text: str) -> str:
+    """The Python code of an answer, its blocks joined by blank lines."""
+    return "\n\n".join(runnable(block) for block in python_blocks(text))
+
+
+def latest_code(messages: list[dict[str, Any]]) -> str:
+    """The Python code of the chat's latest answer ("" when it has none)."""
+    answers = [m for m in messages if m.get("role") == "assistant"]
+    return answer_code(str(answers[-1].get("content", ""))) if answers else ""
+
+
+def run_line(outcome: dict[str, Any]) -> str:
+    """How a run ended: "exit 0 · 0.04 s", or the sandbox's word on a limit it hit."""
+    took = f"{outcome.get('duration_s') or 0:.2f} s"
+    status, code, message = outcome.get("status"), outcome.get("exit_code"), outcome.get("message") or ""
+    if status in ("ok", "error") and code is not None:
+        icon = "✅" if code == 0 else "❌"
+        return f"{icon} exit {code} · {took}" + (f" · {plain(message)}" if message else "")
+    return f"⚠️ {plain(message or str(status))} · {took}"
+
+
+def tail(text: str) -> str:
+    lines = text.rstrip().splitlines()[-OUTPUT_TAIL_LINES:]
+    kept = "\n".join(lines)
+    return kept if len(kept) <= OUTPUT_TAIL_CHARS else "…" + kept[-OUTPUT_TAIL_CHARS:]
+
+
+def ask_text(code: str, outcome: dict[str, Any] | None) -> str:
+    """A chat message about the workspace's code and what its last run gave."""
+    source = code_block(code.strip("\n"), "python")
+    if not outcome:
+        return f"Can you check this code?\n{source}"
+    failed = outcome.get("exit_code") != 0 or outcome.get("status") != "ok"
+    if failed:
+        shown = outcome.get("stderr") or outcome.get("message") or outcome.get("stdout") or "(no output)"
+    else:
+        shown = outcome.get("stdout") or "(no output)"
+    intro = "This fails with:" if failed else "This prints:"
+    return f"{intro}\n{code_block(tail(shown))}\nfor this code:\n{source}"

@@ -74,7 +74,7 @@ def wire(page: Page, side: Sidebar) -> None:
 
     def open_chat(values: dict[Any, Any]) -> Updates:
         try:
-            return page.show(values[side.chat_list] or "", values[owner], stats="")
+            return page.show(values[side.chat_list] or "", values[owner], stats="", fresh=True)
         except UnknownChat:
             return page.show("", values[owner], notice="*That chat has expired.*")
 
@@ -86,7 +86,7 @@ def wire(page: Page, side: Sidebar) -> None:
             library.rename(current, me, values[side.title_box])
         except ChatError as exc:
             gr.Warning(str(exc))
-        return page.show(current, me, fresh=False) if current else {}
+        return page.show(current, me) if current else {}
 
     for trigger in (side.rename.click, side.title_box.submit):
         trigger(rename_chat, {chat_id, owner, side.title_box}, page.outputs, **NOW)

@@ -1,0 +1,122 @@
+"""Try it yourself: the latest answer's Python code in an editor, run in the sandbox (stdout, stderr,
+how it ended), and one click to ask the chat about what the run gave.
+
+Runs share the sandbox's concurrency group with /run_code, not the model's: code runs while an
+answer streams, and an endless loop holds only its own run, until the sandbox's time limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from ..client_api import NO_SANDBOX, SANDBOX_QUEUE
+from ..errors import ChatError
+from ..runner import CodeRunner
+from .chat import Turns
+from .page import Page, Shown, Updates
+from .render import ask_text, latest_code, plain, run_line
+
+NOW = {"queue": False, "api_visibility": "private"}
+Values = dict[Any, Any]
+
+
+@dataclass
+class Workspace:
+    runner: CodeRunner | None
+    panel: gr.Accordion
+    note: gr.Markdown
+    editor: gr.Code
+    run: gr.Button
+    ask: gr.Button
+    result: gr.Markdown
+    stdout: gr.Textbox
+    stderr: gr.Textbox
+    last_run: gr.State  # {"code", "outcome"} of the run on screen
+    message: gr.Textbox  # the composer's: where "Ask about this" puts its question
+
+    def paint(self, shown: Shown) -> Updates:
+        """A chat just opened or a turn just ended: its latest answer's code replaces the editor's
+        (an answer without code leaves the editor as it is)."""
+        code = latest_code(shown.history) if shown.fresh else ""
+        if not code:
+            return {}
+        return {self.editor: code, self.result: "", self.stdout: "", self.stderr: "", self.last_run: None}
+
+    def availability(self) -> Updates:
+        """Whether code can run now (read at each page load: the sandbox may start after the app)."""
+        reason = NO_SANDBOX if self.runner is None else self.runner.reason
+        note = f"*⚠️ {plain(reason[0].upper() + reason[1:])}. Run is turned off.*" if reason else ""
+        return {self.note: note, self.run: gr.update(interactive=not reason)}
+
+    def execute(self, values: Values) -> Updates:
+        """Run the editor's code; what it printed, what it raised, and how it ended."""
+        code = values[self.editor] or ""
+        try:
+            if self.runner is None:
+                raise ChatError(NO_SANDBOX)
+            outcome = self.runner.run(code).as_dict()
+        except ChatError as exc:
+            refused = {self.result: f"⚠️ {plain(str(exc))}", self.stdout: "", self.stderr: ""}
+            return refused | {self.last_run: None}
+        return {
+            self.result: run_line(outcome),
+            self.stdout: outcome["stdout"],
+            self.stderr: outcome["stderr"],
+            self.last_run: {"code": code, "outcome": outcome},
+        }
+
+    def question(self, values: Values) -> Updates:
+        """The chat message about the editor's code (and its last run, if that ran this code)."""
+        code = values[self.editor] or ""
+        if not code.strip():
+            raise gr.Error("There is no code in the editor to ask about.")
+        last = values[self.last_run] or {}
+        outcome = last.get("outcome") if last.get("code") == code else None
+        return {self.message: ask_text(code, outcome)}
+
+
+def build(page: Page, runner: CodeRunner | None, message: gr.Textbox) -> Workspace:
+    with gr.Accordion("Try it yourself", open=True, elem_id="chmocoder-workspace") as panel:
+        note = gr.Markdown("", elem_id="chmocoder-workspace-note")
+        editor = gr.Code(
+            language="python",
+            interactive=True,
+            lines=8,
+            max_lines=30,
+            label="Python: the latest answer's code, yours to edit and run",
+            elem_id="chmocoder-editor",
+        )
+        with gr.Row():
+            run = gr.Button("Run", variant="primary", size="sm", elem_id="chmocoder-run")
+            ask = gr.Button("Ask about this in the chat", size="sm", elem_id="chmocoder-ask")
+        result = gr.Markdown("", elem_id="chmocoder-run-result")
+        stdout = gr.Textbox(
+            label="Output", lines=3, max_lines=16, interactive=False, buttons=["copy"], elem_id="chmocoder-stdout"
+        )
+        stderr = gr.Textbox(
+            label="Errors", lines=2, max_lines=16, interactive=False, buttons=["copy"], elem_id="chmocoder-stderr"
+        )
+        last_run = gr.State(None)
+    space = Workspace(runner, panel, note, editor, run, ask, result, stdout, stderr, last_run, message)
+    page.paints([editor, result, stdout, stderr, last_run], space.paint)
+    return space
+
+
+def wire(demo: gr.Blocks, space: Workspace, turns: Turns) -> None:
+    """Run in the sandbox's own queue; Ask sends through the chat's usual send path."""
+    demo.load(space.availability, None, {space.note, space.run}, **NOW)
+    workers = space.runner.workers if space.runner is not None else 1
+    space.run.click(
+        space.execute,
+        {space.editor},
+        {space.result, space.stdout, space.stderr, space.last_run},
+        concurrency_id=SANDBOX_QUEUE,
+        concurrency_limit=workers,
+        api_visibility="private",
+        show_progress_on=[space.result],
+    )
+    asked = space.ask.click(space.question, {space.editor, space.last_run}, {space.message}, **NOW)
+    turns.send_on(asked.success)
