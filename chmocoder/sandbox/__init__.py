@@ -15,6 +15,7 @@ import shutil
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,8 @@ class Sandbox:
             self._started.set()
             return self
         self._home = private_home()
+        # Removed on close(), and also when the sandbox is dropped or the app exits without closing it.
+        weakref.finalize(self, shutil.rmtree, self._home, True)
         for _ in range(self.workers):
             threading.Thread(target=self._add_worker, daemon=True).start()
         return self
