@@ -33,6 +33,7 @@ from chmocoder.engine import Engine  # noqa: E402
 from chmocoder.library import ChatLibrary  # noqa: E402
 from chmocoder.model_files import resolve_model  # noqa: E402
 from chmocoder.redis_server import EmbeddedRedis, free_port  # noqa: E402
+from chmocoder.sandbox import Sandbox  # noqa: E402
 from chmocoder.settings import PROJECT_ROOT, Settings  # noqa: E402
 from chmocoder.store import ChatStore  # noqa: E402
 
@@ -92,6 +93,16 @@ def service(engine: Engine, store: ChatStore, settings: Settings) -> ChatService
 @pytest.fixture()
 def library(store: ChatStore) -> ChatLibrary:
     return ChatLibrary(store)
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    """One real sandbox for the tests that run checks or hidden tests (test_sandbox.py has its own,
+    started with secrets in the environment)."""
+    box = Sandbox(workers=2, time_limit_s=5.0, memory_mb=512, output_chars=20_000).start()
+    assert box.wait_ready(120), box.reason
+    yield box
+    box.close()
 
 
 @pytest.fixture(scope="session")

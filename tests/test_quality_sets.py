@@ -14,7 +14,6 @@ import ast
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 
@@ -75,31 +74,23 @@ def test_the_write_set_is_the_odd_numbered_problems_only() -> None:
     assert all(p.message.startswith("Complete this Python function:\n```python\n") for p in problems)
 
 
-@pytest.fixture(scope="module")
-def judge() -> Iterator[Sandbox]:
-    box = Sandbox(workers=2, time_limit_s=10.0, memory_mb=512, output_chars=20_000).start()
-    assert box.wait_ready(120), box.reason
-    yield box
-    box.close()
-
-
-def test_the_scorer_judges_the_answers_solution_in_the_sandbox(judge: Sandbox) -> None:
+def test_the_scorer_judges_the_answers_solution_in_the_sandbox(sandbox: Sandbox) -> None:
     case = next(p for p in debug_set() if p.id == "mutable-default")
     fixed = next(c.fixed for c in CASES if c.id == case.id)
     answer = f"The default list is shared.\n```python\n{fixed}\n\nprint(add_item('a'))  # ['a']\n```\nDone."
-    assert hidden_test(case, answer, judge)[0]
+    assert hidden_test(case, answer, sandbox)[0]
     buggy = f"```python\n{next(c.buggy for c in CASES if c.id == case.id)}\n```"
-    passed, why, _ = hidden_test(case, buggy, judge)
+    passed, why, _ = hidden_test(case, buggy, sandbox)
     assert not passed and "AssertionError" in why
-    assert hidden_test(case, "Use None as the default.", judge)[:2] == (False, "no code")
+    assert hidden_test(case, "Use None as the default.", sandbox)[:2] == (False, "no code")
 
 
-def test_the_scorer_adds_the_problems_imports(judge: Sandbox) -> None:
+def test_the_scorer_adds_the_problems_imports(sandbox: Sandbox) -> None:
     problem = Problem(
         "write", "t", "", "write", "largest", "def check(f):\n    assert f([1, 3]) == 3", "from typing import List"
     )
     answer = "```python\ndef largest(xs: List[int]) -> int:\n    return max(xs)\n```"
-    assert hidden_test(problem, answer, judge)[0]
+    assert hidden_test(problem, answer, sandbox)[0]
 
 
 def outcome(id_: str, verify: bool, passed: bool, seconds: float, status: str, repairs: int = 0) -> Outcome:

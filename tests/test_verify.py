@@ -3,7 +3,6 @@ happen and are kept, Stop keeps what was written, and every surface shows the ve
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import closing
 
 import pytest
@@ -22,14 +21,6 @@ TRUE_CLAIM = (
     "print(add(2, 3))  # Output: 5\n```"
 )
 FALSE_CLAIM = TRUE_CLAIM.replace("# Output: 5", "# Output: 6")
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    box = Sandbox(workers=2, time_limit_s=5.0, memory_mb=256, output_chars=20_000).start()
-    assert box.wait_ready(60), box.reason
-    yield box
-    box.close()
 
 
 @pytest.fixture()
