@@ -350,7 +350,7 @@ class ChatService:
         generated: list[Check] = []
         verdict, generated = yield from self._judge(turn, result, generated)
         for round_ in range(1, rounds + 1):
-            if verdict.status != "failed":
+            if verdict.status != "failed" or self._cut_mid_code(result, verdict):
                 break
             result.verdict = verdict
             if (yield from self._repair(turn, result, verdict, round_, rounds)):
@@ -358,6 +358,13 @@ class ChatService:
             verdict.repairs = round_
         result.verdict = verdict
         metrics.VERDICTS.labels(verdict.status).inc()
+
+    @staticmethod
+    def _cut_mid_code(result: TurnResult, verdict: Verdict) -> bool:
+        """The length limit cut the answer inside its code: a repair would be cut the same way, and
+        the client's token budget spent several times over, so the verdict stands as it is."""
+        cut = result.first is not None and result.first.finish_reason == "length"
+        return cut and verdict.failing is not None and verdict.failing["check"] == "the code parses"
 
     def _judge(self, turn: Turn, result: TurnResult, generated: list[Check]) -> Iterator[Reply]:
         """The verdict on the answer as it stands, and the written tests (kept for later rounds, so

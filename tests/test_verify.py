@@ -162,3 +162,10 @@ def test_a_debug_answer_that_changes_the_pasted_code_shows_the_diff(checked: Cha
     diff = final.text.split("**Changes to your code**\n```diff\n", 1)[1]
     assert diff.startswith("--- your code\n+++ the fix\n")
     assert "-    return a - b\n+    return a + b\n" in diff, "the small model 'fixes' the subtraction"
+
+
+def test_an_answer_cut_inside_its_code_is_checked_but_not_repaired(checked: ChatService) -> None:
+    final = list(checked.complete([{"role": "user", "content": FALSE_CLAIM}], TurnOptions(max_new_tokens=5)))[-1]
+    assert final.stats["finish_reason"] == "length" and final.stats["completion_tokens"] == 5
+    assert final.verdict is not None and final.verdict["failing"]["check"] == "the code parses"
+    assert final.verdict["repairs"] == 0 and final.attempts == []
