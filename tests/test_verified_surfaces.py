@@ -59,10 +59,9 @@ def test_the_app_keeps_serving_while_code_runs_to_its_time_limit(live: LiveServe
     time.sleep(0.5)  # let the run start; the checks below happen while it spins
     assert httpx.get(live.url + "healthz", timeout=2).status_code == 200
     chat_id = client.predict("write", "beginner", None, api_name="/new_chat")
-    answer = client.predict(chat_id, "Say hello.", api_name="/chat")
+    answer = client.predict(chat_id, "Say hello.", None, None, None, 8, api_name="/chat")  # a short answer
     assert answer, "another user's question is answered meanwhile"
-    answered_at = time.monotonic()
+    assert not spinning.done(), "the answer came while the code was still running"
     result = spinning.result(timeout=30)
-    assert time.monotonic() - answered_at > 0.5, "the answer came while the code was still running"
     assert result["status"] == "timeout" and result["message"] == "stopped after 5 s (the time limit)"
     assert client.predict("print('next')", api_name="/run_code")["stdout"] == "next\n"
