@@ -23,6 +23,7 @@ from ..client_api import MODEL_QUEUE
 from ..errors import ChatError, UnknownChat
 from ..prompts import DEFAULT_LEVEL, DEFAULT_TASK, LEVEL_LABELS, LEVELS, TASK_LABELS, TASKS
 from .composer import Composer
+from .pacing import paced
 from .page import Page, Shown, Updates
 from .render import STOPPED_MARK, answer_content, as_text_part, header_line, part_text, safe_markdown, stats_line
 from .render import to_chatbot as chatbot_messages
@@ -193,7 +194,7 @@ class Turns:
         try:
             reply: Reply | None = None
             with closing(start) as replies:
-                for reply in replies:
+                for reply in paced(replies):
                     content = answer_content(reply.text, status=reply.status, attempts=reply.attempts)
                     shown[-1] = {"role": "assistant", "content": content}
                     yield {chatbot: shown, stats: ""}
