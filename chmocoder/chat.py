@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import Any
 
 from . import metrics
-from .checks import Check, code_blocks, has_python
+from .checks import code_blocks, has_python
 from .diffs import fix_diff
 from .engine import Engine, EngineError, GenerationParams, GenerationStats
 from .errors import ChatError, InvalidInput, Unavailable, storage_errors
@@ -29,7 +29,18 @@ from .prompts import DEFAULT_LEVEL, DEFAULT_TASK, LEVELS, TASKS, system_prompt
 from .settings import Settings
 from .store import TOKEN, ChatStore, StoreError
 from .turn import Reply, Turn, TurnOptions, TurnResult
-from .verify import Plan, Verdict, Verifier, generated_checks, not_checked, plan, repair_request, tests_request
+from .verify import (
+    KeptChecks,
+    Plan,
+    Verdict,
+    Verifier,
+    generated_checks,
+    not_checked,
+    plan,
+    repair_request,
+    standing,
+    tests_request,
+)
 
 __all__ = ["ChatService", "Reply", "TurnOptions"]
 
@@ -339,7 +350,8 @@ class ChatService:
         result.text, result.streaming = result.streaming, ""
 
     def _verify(self, turn: Turn, result: TurnResult) -> Iterator[Reply]:
-        """Check the answer's code; while a check fails and rounds are left, ask the model to repair it."""
+        """Check the answer's code; while a check fails and rounds are left, ask the model to repair it,
+        keeping whichever answer did best on the checks."""
         if not code_blocks(result.text):
             return
         if not turn.verify or self.verifier is None:
@@ -347,17 +359,34 @@ class ChatService:
             result.verdict = not_checked(reason) if has_python(result.text) else not_checked("the code is not Python")
             return
         rounds = self.settings.verify_rounds
-        generated: list[Check] = []
-        verdict, generated = yield from self._judge(turn, result, generated)
+        kept_checks = KeptChecks()
+        verdict = yield from self._judge(turn, result, kept_checks)
+        worse: Verdict | None = None
         for round_ in range(1, rounds + 1):
             if verdict.status != "failed" or self._cut_mid_code(result, verdict):
                 break
             result.verdict = verdict
-            if (yield from self._repair(turn, result, verdict, round_, rounds)):
-                verdict, generated = yield from self._judge(turn, result, generated)
+            kept, before = result.text, result.attempts
+            if (yield from self._repair(turn, result, verdict, round_, rounds, worse)):
+                repaired = yield from self._judge(turn, result, kept_checks)
+                verdict, worse = self._keep_better(result, verdict, repaired, kept, before)
             verdict.repairs = round_
         result.verdict = verdict
         metrics.VERDICTS.labels(verdict.status).inc()
+
+    @staticmethod
+    def _keep_better(
+        result: TurnResult, verdict: Verdict, repaired: Verdict, kept: str, before: list[dict[str, Any]]
+    ) -> tuple[Verdict, Verdict | None]:
+        """A repair that did worse on the checks than the answer it repaired is not used: that answer
+        comes back, the repair goes with the earlier attempts saying why, and the next round is told
+        what it broke (at temperature 0 the same request would only give the same repair)."""
+        if standing(repaired) >= standing(verdict):
+            return repaired, None
+        why = f"it did worse on the checks ({repaired.summary})"
+        result.attempts = [*before, {"content": result.text, "verdict": repaired.as_dict(), "rejected": why}]
+        result.text = kept
+        return verdict, repaired
 
     @staticmethod
     def _cut_mid_code(result: TurnResult, verdict: Verdict) -> bool:
@@ -366,19 +395,19 @@ class ChatService:
         cut = result.first is not None and result.first.finish_reason == "length"
         return cut and verdict.failing is not None and verdict.failing["check"] == "the code parses"
 
-    def _judge(self, turn: Turn, result: TurnResult, generated: list[Check]) -> Iterator[Reply]:
-        """The verdict on the answer as it stands, and the written tests (kept for later rounds, so
-        that a repair cannot pass by dropping its claims)."""
-        work = plan(result.text, turn.message, turn.task)
+    def _judge(self, turn: Turn, result: TurnResult, kept: KeptChecks) -> Iterator[Reply]:
+        """The verdict on the answer as it stands. What the first round found is kept for later ones
+        (`KeptChecks`), so that a repair cannot pass by dropping a function or its claims."""
+        work = plan(result.text, turn.message, turn.task, kept.functions)
         if isinstance(work, Verdict):
-            return work, generated
+            return work
+        kept.functions = kept.functions or work.functions
         result.checking = True
         if not work.checks and not work.syntax_error and turn.task in ("write", "debug") and work.functions:
-            if not generated:
-                generated = yield from self._write_tests(turn, work, result)
-            work.checks = generated
-        verdict = yield from self._check(work, result)
-        return verdict, generated
+            if not kept.tests:
+                kept.tests = yield from self._write_tests(turn, work, result)
+            work.checks = kept.tests
+        return (yield from self._check(work, result))
 
     def _check(self, work: Plan, result: TurnResult) -> Iterator[Reply]:
         """Run the checks off this thread, yielding while they run so that Stop lands at once."""
@@ -412,13 +441,16 @@ class ChatService:
             result.add_pass(stats)
         return generated_checks(tests, work.functions)
 
-    def _repair(self, turn: Turn, result: TurnResult, verdict: Verdict, round_: int, rounds: int) -> Iterator[Reply]:
-        """Give the model the failing checks; its new answer replaces the draft once it has finished.
-        Returns whether it did: a reply without Python code is no repair, and the draft stays."""
+    def _repair(
+        self, turn: Turn, result: TurnResult, verdict: Verdict, round_: int, rounds: int, worse: Verdict | None
+    ) -> Iterator[Reply]:
+        """Give the model the failing checks (and what its last, rejected correction broke); its new
+        answer replaces the draft once it has finished. Returns whether it did: a reply without Python
+        code is no repair, and the draft stays."""
         draft = result.text
         history = [*turn.history, {"role": "user", "content": turn.message}, {"role": "assistant", "content": draft}]
         try:
-            prompt, params, _ = self.fit_prompt(turn.system, history, repair_request(verdict), turn.params)
+            prompt, params, _ = self.fit_prompt(turn.system, history, repair_request(verdict, worse), turn.params)
         except InvalidInput:
             return False
         earlier = [*result.attempts, {"content": draft, "verdict": verdict.as_dict()}]

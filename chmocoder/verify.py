@@ -115,8 +115,19 @@ def _short(text: str) -> str:
     return text if len(text) <= DETAIL_CHARS else text[: DETAIL_CHARS - 1] + "…"
 
 
-def plan(answer: str, message: str, task: str) -> Plan | Verdict:
-    """What can be checked in `answer`, or a 'not checked' verdict saying why nothing can."""
+@dataclass
+class KeptChecks:
+    """What a turn's later rounds keep from its first: the functions the draft defined (the user's
+    examples of them stay checked even if a repair drops or renames one) and the tests written for
+    an answer that claimed nothing (a repair cannot pass by leaving its claims out)."""
+
+    functions: list[str] = field(default_factory=list)
+    tests: list[ck.Check] = field(default_factory=list)
+
+
+def plan(answer: str, message: str, task: str, drafted: list[str] | None = None) -> Plan | Verdict:
+    """What can be checked in `answer`, or a 'not checked' verdict saying why nothing can;
+    `drafted`: functions an earlier draft defined, whose examples in the message are checked too."""
     blocks = ck.python_blocks(answer)
     if not blocks:
         return not_checked("the answer has no Python code")
@@ -128,7 +139,7 @@ def plan(answer: str, message: str, task: str) -> Plan | Verdict:
         return not_checked(needs)
     user_blocks = ck.python_blocks(message)
     original = ck.parse_program(user_blocks, "user").solution if task in ("debug", "review") and user_blocks else ""
-    found = ck.user_checks(message, program.functions, original)
+    found = ck.user_checks(message, [*program.functions, *(drafted or [])], original)
     error = ck.reported_error(message) if task == "debug" else ""
     if error and user_blocks:
         found += ck.original_error_checks(user_blocks, error)
@@ -215,17 +226,47 @@ class Verifier:
         )
 
 
-def repair_request(verdict: Verdict) -> str:
-    """What the model is told when its code failed: each failing check with expected vs actual."""
+LOAD_FAILURES = ("the code runs", "the code parses")
+ORIGIN_NOTES = {
+    "user": "the user's own example: the code must do this",
+    "answer": "your own claim: the code or the claim is wrong",
+    "generated": "a test written for your code",
+}
+
+
+def standing(verdict: Verdict) -> tuple[int, int, int]:
+    """How good an attempt is, to keep the best one: verified first, then the fewest failing checks of
+    the user's own (they say what was asked; the answer's claims may be wrong), then the fewest failing
+    checks in all. Code that does not even load ranks last: a repair that dropped a function the
+    checks call must not replace a draft that ran."""
+    if verdict.status == "verified":
+        return (2, 0, 0)
+    failing = verdict.failing or {}
+    if verdict.passed == 0 and failing.get("check") in LOAD_FAILURES:
+        return (0, 0, 0)
+    user_failing = sum(1 for row in verdict.checks if not row["passed"] and row.get("origin") == "user")
+    return (1, -user_failing, verdict.passed - verdict.total)
+
+
+def repair_request(verdict: Verdict, worse: Verdict | None = None) -> str:
+    """What the model is told when its code failed: each failing check with expected vs actual and
+    where it came from, so that it fixes the code against the user's examples but may correct its
+    own wrong claims; and, after a correction that made things worse, what that one broke."""
     lines = ["I ran the code from your answer and some checks failed:"]
-    for row in verdict.checks:
-        if not row["passed"]:
-            lines.append(f"- `{row['label']}`: {row.get('detail', 'failed')}")
+    lines += [_failure_line(row) for row in verdict.checks if not row["passed"]]
+    if worse is not None:
+        lines.append("Your last correction was worse, so I kept this answer. With that correction:")
+        lines += [_failure_line(row) for row in worse.checks if not row["passed"]][:3]
     lines.append(
         "Find the cause and give the corrected answer in full, with all the code in one Python block. "
-        "If a check itself is wrong, say so and correct the claim instead."
+        "Keep every function the user asked for. If a claim of yours is wrong, correct the claim instead."
     )
     return "\n".join(lines)
+
+
+def _failure_line(row: dict[str, Any]) -> str:
+    note = "" if row["label"] in LOAD_FAILURES else ORIGIN_NOTES.get(row.get("origin", ""), "")
+    return f"- `{row['label']}`{f' ({note})' if note else ''}: {row.get('detail', 'failed')}"
 
 
 def tests_request(solution: str, message: str) -> str:

@@ -13,7 +13,7 @@ from chmocoder.engine import Engine
 from chmocoder.sandbox import Sandbox
 from chmocoder.settings import Settings
 from chmocoder.store import ChatStore
-from chmocoder.verify import Plan, Verdict, Verifier, plan, repair_request
+from chmocoder.verify import Plan, Verdict, Verifier, plan, repair_request, standing
 
 # The small test model echoes these at temperature 0 (its own "fix" keeps a + b).
 TRUE_CLAIM = (
@@ -33,8 +33,10 @@ def checked(engine: Engine, store: ChatStore, settings: Settings, verifier: Veri
     return ChatService(engine, store, settings, verifier)
 
 
-def verdict_of(verifier: Verifier, answer: str, message: str = "", task: str = "write") -> dict:
-    work = plan(answer, message, task)
+def verdict_of(
+    verifier: Verifier, answer: str, message: str = "", task: str = "write", drafted: list[str] | None = None
+) -> dict:
+    work = plan(answer, message, task, drafted)
     assert isinstance(work, Plan), work
     return verifier.run(work).as_dict()
 
@@ -169,3 +171,34 @@ def test_an_answer_cut_inside_its_code_is_checked_but_not_repaired(checked: Chat
     assert final.stats["finish_reason"] == "length" and final.stats["completion_tokens"] == 5
     assert final.verdict is not None and final.verdict["failing"]["check"] == "the code parses"
     assert final.verdict["repairs"] == 0 and final.attempts == []
+
+
+def test_a_repair_that_does_worse_than_its_draft_is_not_kept(verifier: Verifier) -> None:
+    """What the benchmark saw: a repair chasing the answer's own wrong claim dropped the function the
+    user's examples call. The draft, which did what the user asked, must stay the answer."""
+    message = "Write `double(x)`:\n>>> double(2)\n4"
+    draft = "```python\ndef double(x):\n    return 2 * x\n\nprint(double(3))  # Output: 7\n```"
+    dropped = "```python\ndef twice(x):\n    return 2 * x\n\nprint(twice(3))  # Output: 6\n```"
+    wrong = "```python\ndef double(x):\n    return 2 * x + 1\n\nprint(double(3))  # Output: 7\n```"
+    fixed = draft.replace("# Output: 7", "# Output: 6")
+    ranked = {name: Verdict(**_fields(verdict_of(verifier, answer, message, drafted=["double"]))) for name, answer in (
+        ("draft", draft), ("dropped", dropped), ("wrong", wrong), ("fixed", fixed))}  # fmt: skip
+    assert ranked["draft"].summary == "1 of 2 checks fails"  # its own claim only
+    assert ranked["wrong"].summary == "1 of 2 checks fails"  # the user's example
+    # The renamed repair's own claim holds, but the user's example of `double` is still checked.
+    assert ranked["dropped"].failing == {
+        "check": ">>> double(2)  → 4",
+        "detail": "NameError: name 'double' is not defined",
+    }
+    assert standing(ranked["fixed"]) > standing(ranked["draft"]) > standing(ranked["wrong"])
+    assert standing(ranked["draft"]) > standing(ranked["dropped"])  # NameError: nothing ran
+
+    request = repair_request(ranked["draft"], worse=ranked["dropped"])
+    assert "`print(double(3))  → 7` (your own claim: the code or the claim is wrong): expected 7, got 6" in request
+    assert "Your last correction was worse" in request and "NameError: name 'double' is not defined" in request
+    told = repair_request(ranked["wrong"])
+    assert "(the user's own example: the code must do this): expected 4, got 5" in told
+
+
+def _fields(verdict: dict) -> dict:
+    return {k: v for k, v in verdict.items() if k != "summary"}
