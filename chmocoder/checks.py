@@ -243,11 +243,33 @@ def _output_check(node: ast.Expr, source: str, claim: str, origin: Origin) -> Ch
     return Check("output", source, origin, f"{source}  → {claim}", want=claim, expr=expr)
 
 
+def _doctest_chunks(text: str) -> list[str]:
+    """Each run of `>>>` examples with their expected output, dedented. Parsing a whole message at once
+    failed on its first line indented otherwise (DocTestParser wants one indentation throughout), so
+    the examples in a docstring the user pasted inside a code block were never checked."""
+    lines, chunks, i = text.splitlines(), [], 0
+    while i < len(lines):
+        start = re.match(r"^(\s*)>>> ", lines[i])
+        if start is None:
+            i += 1
+            continue
+        indent, end = start.group(1), i + 1
+        while end < len(lines) and lines[end].strip() and lines[end].startswith(indent):
+            if lines[end].strip().startswith(('"""', "'''", "```")):
+                break
+            end += 1
+        chunks.append("\n".join(line[len(indent) :] for line in lines[i:end]))
+        i = end
+    return chunks
+
+
 def _doctest_checks(text: str, origin: Origin) -> list[Check]:
-    try:
-        examples = doctest.DocTestParser().get_examples(text)
-    except ValueError:
-        return []
+    examples = []
+    for chunk in _doctest_chunks(text):
+        try:
+            examples += doctest.DocTestParser().get_examples(chunk)
+        except ValueError:
+            continue
     checks = []
     for ex in examples:
         source = ex.source.strip()

@@ -129,3 +129,23 @@ def test_an_answer_cut_off_mid_code_keeps_its_whole_statements_and_says_where_it
     assert program.syntax_error == "line 7: unterminated string literal (detected at line 7)"
     work = plan(cut, "", "write")
     assert isinstance(work, Plan) and work.syntax_error, "the break is reported, not dropped"
+
+
+def test_examples_in_a_docstring_the_user_pasted_are_the_users_checks() -> None:
+    """The whole message went to doctest at once, which gave up on its differently indented lines:
+    the examples of a function the user asked to have written were checked only if the answer copied
+    them, and then counted as the answer's own claims, the first to be doubted."""
+    message = (
+        "Complete this Python function:\n```python\ndef sort_even(l: list):\n"
+        '    """Sort the values at even indices.\n    >>> sort_even([1, 2, 3])\n    [1, 2, 3]\n'
+        '    >>> sort_even([5, 6, 3, 4])\n    [3, 6, 5, 4]\n    """\n```\nAnd `sort_even([])` should return [].'
+    )
+    found = ck.user_checks(message, ["sort_even"], "")
+    assert [(c.label, c.origin) for c in found] == [
+        (">>> sort_even([1, 2, 3])  → [1, 2, 3]", "user"),
+        (">>> sort_even([5, 6, 3, 4])  → [3, 6, 5, 4]", "user"),
+        ("sort_even([]) == []", "user"),
+    ]
+    answer = "```python\ndef sort_even(l):\n    return l\n```"
+    work = plan(answer, message, "write")
+    assert isinstance(work, Plan) and [c.origin for c in work.checks] == ["user", "user", "user"]
