@@ -169,12 +169,19 @@ def answer(service: ChatService, problem: Problem, verify: bool, judge: Sandbox,
     )  # fmt: skip
 
 
-def run_set(run: Callable[[Problem, bool], Outcome], problems: list[Problem], saved: Callable[[Outcome], None]) -> None:
+def run_set(
+    run: Callable[[Problem, bool], Outcome],
+    problems: list[Problem],
+    saved: Callable[[Outcome], None],
+    earlier: dict[str, Outcome] | None = None,
+) -> None:
     """All answers without verification, then all with it: a pair run back to back would find the
-    first one's prompt already read into the model's context and flatter the second."""
+    first one's prompt already read into the model's context and flatter the second. `earlier`: answers
+    without verification taken from an earlier run instead of asked again."""
     for verify in (False, True):
         for n, problem in enumerate(problems, 1):
-            outcome = run(problem, verify)
+            reused = None if verify else (earlier or {}).get(f"{problem.set}:{problem.id}")
+            outcome = reused or run(problem, verify)
             saved(outcome)
             mark = "pass" if outcome.passed else "FAIL"
             shown = outcome.error or (outcome.verdict or {}).get("summary", "no verdict")
@@ -360,6 +367,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--max-new-tokens", type=int, default=Settings().max_new_tokens, help="answer length limit")
     parser.add_argument("--quick", action="store_true", help=f"a smoke run: {QUICK_LIMIT} problems of each set")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "results", help="results folder")
+    parser.add_argument(
+        "--plain-from",
+        type=Path,
+        help="take the answers without verification from this earlier results file (same model and length "
+        "limit; valid while the first pass is unchanged: at temperature 0 it gives the same answers)",
+    )
     args = parser.parse_args()
     if not set(args.sets.split(",")) <= {"write", "debug"}:
         parser.error("--sets takes write, debug or both")
@@ -379,6 +392,15 @@ def chosen(args: argparse.Namespace) -> dict[str, list[Problem]]:
         problems = [p for p in loaders[name]() if not ids or p.id in ids]
         picked[name] = problems[: args.limit] if args.limit else problems
     return picked
+
+
+def plain_answers(path: Path, model: str, max_new_tokens: int) -> dict[str, Outcome]:
+    """The answers without verification of an earlier run, by "set:id"; refused for another model or limit."""
+    found = json.loads(path.read_text())
+    config = found.get("config", {})
+    if config.get("model") != model or int(config.get("max_new_tokens", 0)) != max_new_tokens:
+        raise SystemExit(f"{path} was run with another model or length limit: {config}")
+    return {f"{a['set']}:{a['id']}": Outcome(**a) for a in found["answers"] if not a["verify"]}
 
 
 def main() -> None:
@@ -406,8 +428,9 @@ def main() -> None:
             outcomes.append(outcome)
             write()
 
+        earlier = plain_answers(args.plain_from, args.model, args.max_new_tokens) if args.plain_from else None
         for problems in sets.values():
-            run_set(run, problems, saved)
+            run_set(run, problems, saved, earlier)
         product.close()
         judge.close()
     finally:

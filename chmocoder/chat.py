@@ -56,6 +56,8 @@ MAX_CONVERSATION_CHARS = 400_000
 CHECK_POLL_S = 0.25
 # The short extra pass that writes tests for an answer that claims nothing checkable.
 TESTS_TOKENS = 200
+# An answer the length limit cut inside its code is repaired only under at least this limit.
+CUT_REPAIR_MIN_TOKENS = 256
 TESTS_SYSTEM = "You are a careful Python tester. You write short, correct assert statements."
 
 
@@ -363,11 +365,13 @@ class ChatService:
         verdict = yield from self._judge(turn, result, kept_checks)
         worse: Verdict | None = None
         for round_ in range(1, rounds + 1):
-            if verdict.status != "failed" or self._cut_mid_code(result, verdict):
+            cut = self._cut_mid_code(result, verdict)
+            if verdict.status != "failed" or (cut and turn.params.max_tokens < CUT_REPAIR_MIN_TOKENS):
                 break
             result.verdict = verdict
             kept, before = result.text, result.attempts
-            if (yield from self._repair(turn, result, verdict, round_, rounds, worse)):
+            request = repair_request(verdict, worse, cut)
+            if (yield from self._repair(turn, result, verdict, request, round_, rounds)):
                 repaired = yield from self._judge(turn, result, kept_checks)
                 verdict, worse = self._keep_better(result, verdict, repaired, kept, before)
             verdict.repairs = round_
@@ -390,8 +394,10 @@ class ChatService:
 
     @staticmethod
     def _cut_mid_code(result: TurnResult, verdict: Verdict) -> bool:
-        """The length limit cut the answer inside its code: a repair would be cut the same way, and
-        the client's token budget spent several times over, so the verdict stands as it is."""
+        """The length limit cut the answer inside its code. Under a small limit (a /v1 client asking
+        for 5 tokens) a repair would be cut the same way and the budget spent several times over, so
+        the verdict stands; under a larger one the model is asked for the code alone, shortly (it
+        had run on repeating examples until the limit)."""
         cut = result.first is not None and result.first.finish_reason == "length"
         return cut and verdict.failing is not None and verdict.failing["check"] == "the code parses"
 
@@ -442,15 +448,14 @@ class ChatService:
         return generated_checks(tests, work.functions)
 
     def _repair(
-        self, turn: Turn, result: TurnResult, verdict: Verdict, round_: int, rounds: int, worse: Verdict | None
+        self, turn: Turn, result: TurnResult, verdict: Verdict, request: str, round_: int, rounds: int
     ) -> Iterator[Reply]:
-        """Give the model the failing checks (and what its last, rejected correction broke); its new
-        answer replaces the draft once it has finished. Returns whether it did: a reply without Python
-        code is no repair, and the draft stays."""
+        """Give the model the failing checks (`request`); its new answer replaces the draft once it has
+        finished. Returns whether it did: a reply without Python code is no repair, and the draft stays."""
         draft = result.text
         history = [*turn.history, {"role": "user", "content": turn.message}, {"role": "assistant", "content": draft}]
         try:
-            prompt, params, _ = self.fit_prompt(turn.system, history, repair_request(verdict, worse), turn.params)
+            prompt, params, _ = self.fit_prompt(turn.system, history, request, turn.params)
         except InvalidInput:
             return False
         earlier = [*result.attempts, {"content": draft, "verdict": verdict.as_dict()}]

@@ -248,12 +248,18 @@ def standing(verdict: Verdict) -> tuple[int, int, int]:
     return (1, -user_failing, verdict.passed - verdict.total)
 
 
-def repair_request(verdict: Verdict, worse: Verdict | None = None) -> str:
+def repair_request(verdict: Verdict, worse: Verdict | None = None, cut: bool = False) -> str:
     """What the model is told when its code failed: each failing check with expected vs actual and
     where it came from, so that it fixes the code against the user's examples but may correct its
-    own wrong claims; and, after a correction that made things worse, what that one broke."""
+    own wrong claims; after a correction that made things worse, what that one broke; and for code
+    the length limit cut, to give it whole and shortly."""
     lines = ["I ran the code from your answer and some checks failed:"]
     lines += [_failure_line(row) for row in verdict.checks if not row["passed"]]
+    if cut:
+        lines.append(
+            "Your answer was cut off at the length limit before its code was complete (it may have repeated "
+            "itself). Give the complete code once, without repeating anything, with at most three examples."
+        )
     if worse is not None:
         lines.append("Your last correction was worse, so I kept this answer. With that correction:")
         lines += [_failure_line(row) for row in worse.checks if not row["passed"]][:3]

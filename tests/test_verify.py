@@ -202,3 +202,19 @@ def test_a_repair_that_does_worse_than_its_draft_is_not_kept(verifier: Verifier)
 
 def _fields(verdict: dict) -> dict:
     return {k: v for k, v in verdict.items() if k != "summary"}
+
+
+LONG_CODE = (
+    "Repeat exactly this code and nothing else:\n```python\n"
+    + "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(30))
+    + "print(f1(1))  # Output: 2\n```"
+)
+
+
+def test_an_answer_cut_inside_its_code_under_a_roomy_limit_is_asked_again_whole(checked: ChatService) -> None:
+    """The default model ran on repeating examples until the 1024-token limit and left its function
+    unfinished; at a limit with room for a whole answer the model is asked for the code once more."""
+    final = list(checked.complete([{"role": "user", "content": LONG_CODE}], TurnOptions(max_new_tokens=256)))[-1]
+    assert final.stats["finish_reason"] == "length"  # the test model's echo is cut inside `def f17`
+    assert final.stats["model_passes"] >= 2, "the cut answer went back to the model"
+    assert final.verdict is not None and final.verdict["repairs"] >= 1
