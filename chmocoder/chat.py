@@ -66,6 +66,16 @@ def _check_choice(value: str | None, allowed: tuple[str, ...], what: str) -> Non
         raise InvalidInput(f"unknown {what} {value!r}; choose one of: {', '.join(allowed)}")
 
 
+def refuse_broken_text(text: str, what: str) -> None:
+    """A lone UTF-16 surrogate ("\\ud800" in JSON) is no character: it cannot be stored or tokenized."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(
+            f"{what} has an invalid character at position {exc.start} (a lone UTF-16 surrogate); send UTF-8 text"
+        ) from None
+
+
 def looks_binary(text: str) -> bool:
     """NUL bytes or many control characters mean a file was pasted, not a message."""
     if "\x00" in text:
@@ -103,8 +113,13 @@ class ChatService:
 
     # -- chats ---------------------------------------------------------------------------------
 
-    def new_chat(self, task: str = DEFAULT_TASK, level: str = DEFAULT_LEVEL, owner: str | None = None) -> str:
-        """Create a chat; with an owner token it also goes into that browser's (or client's) list."""
+    def new_chat(
+        self, task: str | None = DEFAULT_TASK, level: str | None = DEFAULT_LEVEL, owner: str | None = None
+    ) -> str:
+        """Create a chat; with an owner token it also goes into that browser's (or client's) list.
+        A task or level of None (a client leaving it out) means the default."""
+        task = DEFAULT_TASK if task is None else task
+        level = DEFAULT_LEVEL if level is None else level
         _check_choice(task, TASKS, "task")
         _check_choice(level, LEVELS, "level")
         if owner is not None:
@@ -140,6 +155,7 @@ class ChatService:
             raise InvalidInput(f"the message is {len(message):,} characters long; the limit is {limit:,}")
         if looks_binary(message):
             raise InvalidInput("the message looks like binary data (it contains control characters); paste text only")
+        refuse_broken_text(message, "the message")
         return message
 
     def generation_params(self, options: TurnOptions) -> GenerationParams:
@@ -176,15 +192,33 @@ class ChatService:
                 f"{n_ctx:,} tokens including the answer, so shorten it or split it"
             )
         budget = max(n_ctx - params.max_tokens, len(alone))
-        dropped = 0
-        while True:
-            prompt = self.engine.prompt_tokens([{"role": "system", "content": system}, *turns, newest])
-            if len(prompt) <= budget or not turns:
-                break
-            # Drop the oldest exchange; never leave an assistant message first.
-            cut = 2 if len(turns) > 1 and turns[1]["role"] == "assistant" else 1
-            turns, dropped = turns[cut:], dropped + cut
-        return prompt, replace(params, max_tokens=min(params.max_tokens, n_ctx - len(prompt))), dropped
+
+        def tokens(start: int) -> list[int]:
+            return self.engine.prompt_tokens([{"role": "system", "content": system}, *turns[start:], newest])
+
+        prompt, start = tokens(0), 0
+        if len(prompt) > budget:
+            start = self._oldest_kept(turns, len(prompt) - len(alone), len(prompt) - budget)
+            prompt = tokens(start)
+            while len(prompt) > budget and start < len(turns):  # the estimate fell short, by a message or so
+                start += 1
+                prompt = tokens(start)
+            if start < len(turns) and turns[start]["role"] == "assistant":  # never an answer first
+                start += 1
+                prompt = tokens(start)
+        return prompt, replace(params, max_tokens=min(params.max_tokens, n_ctx - len(prompt))), start
+
+    def _oldest_kept(self, turns: list[dict[str, Any]], history_tokens: int, excess: int) -> int:
+        """How many of the oldest messages to drop to save `excess` tokens. Each message is tokenized
+        once, plus an even share of the chat template's tokens: re-tokenizing the whole conversation
+        for every dropped message held the model a minute for a request of 1,000 short messages."""
+        sizes = [self.engine.count_tokens(m["content"]) for m in turns]
+        overhead = max(0.0, (history_tokens - sum(sizes)) / max(1, len(turns)))
+        start = 0
+        while excess > 0 and start < len(turns):
+            excess -= sizes[start] + overhead
+            start += 1
+        return start
 
     def send(
         self, chat_id: str, message: Any, options: TurnOptions = TurnOptions(), replace_from: int | None = None
@@ -244,6 +278,8 @@ class ChatService:
             raise InvalidInput("the last message must be the user's")
         if sum(len(m.get("content") or "") for m in messages) > MAX_CONVERSATION_CHARS:
             raise InvalidInput(f"the conversation is longer than {MAX_CONVERSATION_CHARS:,} characters")
+        for number, earlier in enumerate(messages[:-1], 1):
+            refuse_broken_text(str(earlier.get("content") or ""), f"message {number}")
         message, params = self._checked(messages[-1].get("content"), options)
         task, level = options.task or DEFAULT_TASK, options.level or DEFAULT_LEVEL
         system = "\n\n".join(m["content"] for m in messages if m["role"] == "system" and m.get("content")) or (

@@ -28,7 +28,7 @@ NO_SANDBOX = "code cannot run here: this server has no code sandbox"
 def add_api(service: ChatService, library: ChatLibrary, runner: CodeRunner | None = None) -> None:
     """Named endpoints for gradio_client. New optional parameters go after the existing ones."""
 
-    def new_chat(task: str = DEFAULT_TASK, level: str = DEFAULT_LEVEL, owner: str | None = None) -> str:
+    def new_chat(task: str | None = DEFAULT_TASK, level: str | None = DEFAULT_LEVEL, owner: str | None = None) -> str:
         """Start a chat and return its id.
 
         Args:

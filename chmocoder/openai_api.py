@@ -10,11 +10,11 @@ that disconnects mid-stream closes the stream, which stops the model at the next
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import threading
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from contextlib import closing
 from typing import Annotated, Any, Literal
@@ -29,6 +29,8 @@ from .chat import ChatService, Reply, TurnOptions
 from .errors import ChatError, InvalidInput
 
 CHAT_HEADER = "X-ChMOCoder-Chat"
+# How often a non-streaming request looks whether its client is still there (Stop lands within this).
+DISCONNECT_POLL_S = 0.5
 
 
 class TextPart(BaseModel):
@@ -160,18 +162,8 @@ def build_openai_router(service: ChatService, model_id: str, queue_limit: int) -
         chat_id = body.chat_id or chat_header
         if not admission.enter():  # before anything is created: a refused request leaves nothing behind
             return openai_error("the server is busy; try again shortly", 429)
-        try:
-            if chat_id:
-                last = body.messages[-1]
-                if last.role != "user":
-                    raise InvalidInput("the last message must be the user's")
-                if chat_id == "new":
-                    chat_id = service.new_chat()
-                replies = service.send(chat_id, last.text(), body.options())
-            else:
-                messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
-                            for m in body.messages]
-                replies = service.complete(messages, body.options())
+        try:  # tokenizing and Redis, off the event loop: a long conversation must not stall other requests
+            chat_id, replies = await anyio.to_thread.run_sync(start_turn, service, body, chat_id)
         except ChatError as exc:  # bad input, an unknown chat: refused before any 200 goes out
             admission.leave()
             return openai_error(exc)
@@ -182,7 +174,7 @@ def build_openai_router(service: ChatService, model_id: str, queue_limit: int) -
                 sse(replies, completion_id, model_id, admission), media_type="text/event-stream", headers=headers
             )
         try:
-            final = await anyio.to_thread.run_sync(last_reply, replies)
+            final = await answer_unless_gone(request, replies)
         except ChatError as exc:
             return openai_error(exc)
         finally:
@@ -192,11 +184,41 @@ def build_openai_router(service: ChatService, model_id: str, queue_limit: int) -
     return router
 
 
-def last_reply(replies: Iterator[Reply]) -> Reply:
-    """Run a turn to the end; the last reply is the whole answer with its stats."""
-    with closing(replies):
-        last = deque(replies, maxlen=1)
-    return last[0] if last else Reply("", done=True)
+def start_turn(
+    service: ChatService, body: ChatCompletionRequest, chat_id: str | None
+) -> tuple[str | None, Iterator[Reply]]:
+    """Check and fit the request and start its turn (a stored chat's, or one that stores nothing)."""
+    if chat_id:
+        last = body.messages[-1]
+        if last.role != "user":
+            raise InvalidInput("the last message must be the user's")
+        if chat_id == "new":
+            chat_id = service.new_chat()
+        return chat_id, service.send(chat_id, last.text(), body.options())
+    messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in body.messages]
+    return None, service.complete(messages, body.options())
+
+
+async def answer_unless_gone(request: Request, replies: Iterator[Reply]) -> Reply:
+    """Run a turn to the end on a worker thread and return its last reply (the whole answer with its
+    stats). A client that leaves first stops the turn, as Stop would: the model is freed for the next
+    request instead of writing to the end for nobody, and a stored chat keeps the answer as stopped."""
+    gone = threading.Event()
+
+    def last_reply() -> Reply:
+        last = Reply("", done=True)
+        with closing(replies):
+            for last in replies:  # noqa: B007 - each reply is the whole answer so far
+                if gone.is_set():
+                    break
+        return last
+
+    running = asyncio.ensure_future(anyio.to_thread.run_sync(last_reply))
+    while not running.done():
+        await asyncio.wait({running}, timeout=DISCONNECT_POLL_S)
+        if not running.done() and await request.is_disconnected():
+            gone.set()
+    return await running
 
 
 def usage(stats: dict[str, Any]) -> dict[str, int]:

@@ -6,17 +6,21 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import gradio as gr
 from fastapi import FastAPI, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import __version__
 from .api import build_download_router, build_router
+from .body_limit import BodyLimit
 from .chat import ChatService
 from .engine import Engine
+from .invalid_requests import invalid_request
 from .kv_cache import KVCache
 from .library import ChatLibrary
 from .metrics import REQUESTS, watch_queue
@@ -81,6 +85,12 @@ def poll_queue_by_model_state(demo: gr.Blocks, engine: Engine) -> None:
     engine.on_busy = on_busy
 
 
+def public_model_id(model: str) -> str:
+    """The model's name for /v1 clients: a catalog name or Hub reference as given, a local file by its
+    name only (its absolute path says how the server's disk is laid out)."""
+    return Path(model).name if Path(model).expanduser().is_file() else model
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build a complete app. Loads the model and connects to (or starts) Redis before returning."""
     settings = settings or Settings()
@@ -125,8 +135,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Routes must be declared before Gradio is mounted at "/", which would shadow them.
     @app.get("/healthz", tags=["operations"])
-    def healthz() -> dict[str, str]:
-        """The process is alive."""
+    async def healthz() -> dict[str, str]:
+        """The process is alive. On the event loop, not in the thread pool: requests stuck on a hung
+        Redis could fill the pool, and a liveness probe must not wait behind them."""
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["operations"])
@@ -142,7 +153,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(build_router())
     app.include_router(build_download_router())
-    app.include_router(build_openai_router(service, settings.model, settings.queue_max_size))
+    app.include_router(build_openai_router(service, public_model_id(settings.model), settings.queue_max_size))
+    app.add_exception_handler(RequestValidationError, invalid_request)  # type: ignore[arg-type]
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     def metrics_endpoint() -> Response:
@@ -150,6 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(RequestCounter, root_path=settings.root_path)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes, root_path=settings.root_path)
 
     demo = build_ui(service, library, settings, runner)
     demo.queue(max_size=settings.queue_max_size, default_concurrency_limit=1)

@@ -110,7 +110,7 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
     """Start app processes with extra CHMOCODER_* settings; all are stopped at the end of the session."""
     started: list[LiveServer] = []
 
-    def start(redis_url: str, **overrides: str) -> LiveServer:
+    def start(redis_url: str, until: str = "readyz", **overrides: str) -> LiveServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHMOCODER_")}
         env.update(
             {
@@ -123,7 +123,7 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
             }
         )
         env.update({f"CHMOCODER_{k.upper()}": v for k, v in overrides.items()})
-        server = LiveServer(env, tmp_path_factory.mktemp("app") / "app.log").start()
+        server = LiveServer(env, tmp_path_factory.mktemp("app") / "app.log").start(until=until)
         started.append(server)
         return server
 

@@ -23,7 +23,8 @@ class LiveServer:
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 90.0) -> LiveServer:
+    def start(self, timeout: float = 90.0, until: str = "readyz") -> LiveServer:
+        """Start the process and wait until `until` answers 200 (healthz: serving, Redis or not)."""
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, str(PROJECT_ROOT / "app.py")], env=self.env, stdout=log, stderr=subprocess.STDOUT
@@ -33,7 +34,7 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"app exited at start:\n{self.log_path.read_text()[-3000:]}")
             try:
-                if httpx.get(self.url + "readyz", timeout=1).status_code == 200:
+                if httpx.get(self.url + until, timeout=1).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
