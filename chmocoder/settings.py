@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     temperature: float = Field(ge=0.0, le=2.0, description="Default sampling temperature.")
     top_p: float = Field(gt=0.0, le=1.0, description="Default nucleus sampling threshold.")
     max_message_chars: int = Field(ge=1, description="Longest user message accepted, in characters.")
+    max_request_bytes: int = Field(ge=65536, description="Largest HTTP request body accepted; larger gets 413.")
 
     redis_url: str = Field(description="Redis to keep chats in; empty starts an embedded one in data_dir.")
     data_dir: Path = Field(description="Data of the embedded Redis (append-only file).")
