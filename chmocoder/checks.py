@@ -40,6 +40,7 @@ USER_CALL = re.compile(
     re.I,
 )
 INSTEAD = re.compile(r"\binstead of\s*`?(?P<want>[^\n]*)", re.I)
+EXPECTED = re.compile(r"should|must|expected", re.I)
 # Modules that cannot work without network, processes, a screen or a keyboard, in or out of a sandbox.
 NEEDS_OUTSIDE = {
     "socket": "the network",
@@ -399,18 +400,37 @@ def _literal_prefix(text: str) -> str | None:
 
 
 def user_checks(message: str, functions: list[str], original: str) -> list[Check]:
-    """Claims in the user's own words and examples, about functions the answer defines."""
+    """Claims in the user's own words and examples, about functions the answer defines.
+
+    In a bug report (`original` is the user's code) a plain "`f(3)` returns 5" tells what the bug
+    does, not what is wanted: only "should return", "expected" or "instead of" state the wanted
+    value. A call that comes after another ("`f('b')` after `f('a')` returns …") is about the
+    sequence, not the call alone, and is left out."""
     checks = [c for c in _doctest_checks(message, "user") if _names_any(c.source, functions)]
-    for match in USER_CALL.finditer(message):
-        call = match.group("call")
-        if call.split("(")[0] not in functions or not _parses(call):
+    position = 0
+    while match := USER_CALL.search(message, position):
+        position = match.end("verb")  # the rest of the line may hold the next claim
+        call, rest = match.group("call"), _until_next_call(match.group("rest"))
+        if call.split("(")[0] not in functions or not _parses(call) or _after_another(message, match.start()):
             continue
-        instead = INSTEAD.search(match.group("rest"))
-        want = _literal_prefix(instead.group("want")) if instead else _literal_prefix(match.group("rest"))
+        instead = INSTEAD.search(rest)
+        if original and not instead and not EXPECTED.search(match.group("verb")):
+            continue  # what the bug does
+        want = _literal_prefix(instead.group("want")) if instead else _literal_prefix(rest)
         if want is None:
             continue
         checks.append(Check("equals", f"assert {call} == {want}", "user", f"{call} == {want}", want=want, expr=call))
     return [replace_original(c, bool(original)) for c in _unique(checks)]
+
+
+def _until_next_call(rest: str) -> str:
+    """A claim's words up to the next call it names ("fib(n) should return …, but `fib(5)` returns 8")."""
+    following = re.search(r"`?[A-Za-z_]\w*\(", rest)
+    return rest[: following.start()] if following else rest
+
+
+def _after_another(message: str, start: int) -> bool:
+    return re.search(r"\bafter\s*`?$", message[max(0, start - 12) : start]) is not None
 
 
 def replace_original(check: Check, has_original: bool) -> Check:

@@ -149,3 +149,19 @@ def test_examples_in_a_docstring_the_user_pasted_are_the_users_checks() -> None:
     answer = "```python\ndef sort_even(l):\n    return l\n```"
     work = plan(answer, message, "write")
     assert isinstance(work, Plan) and [c.origin for c in work.checks] == ["user", "user", "user"]
+
+
+def test_a_bug_reports_words_say_what_is_wanted_not_what_the_bug_does() -> None:
+    """Read as wanted values, these reports checked correct fixes against the bug's own output
+    ('to_fahrenheit(100) == 3380.0'), and repairs chased them."""
+    code = "\n```python\ndef f(x):\n    return x\n```"
+    reports = {
+        "`f(100)` gives 3380.0 but 100 °C is 212 °F.": [],
+        "`f('a b a')` returns {'a': 1, 'b': 1} but 'a' appears twice.": [],
+        "`f('b')` after `f('a')` returns ['a', 'b'] instead of ['b'].": [],  # a sequence, not one call
+        "`f(3)` should return 6 but it returns 3.": ["f(3) == 6"],
+        "f(n) should return the n-th number with f(0) = 0, but `f(5)` returns 8 instead of 5.": ["f(5) == 5"],
+    }
+    for report, wanted in reports.items():
+        assert labels(ck.user_checks(report + code, ["f"], "def f(x):\n    return x")) == wanted, report
+    assert labels(ck.user_checks("`f(100)` gives 212.0.", ["f"], "")) == ["f(100) == 212.0"]  # a request, not a report
