@@ -14,7 +14,6 @@ model share the cores.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -27,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
+from bench.results import save  # noqa: E402
 from chmocoder.redis_server import EmbeddedRedis, free_port  # noqa: E402
 from tests.live_server import LiveServer  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 TEST_MODEL = "smollm2-135m-instruct-q4_1"
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -123,10 +122,7 @@ def main() -> None:
     print("|---|---|---|---|")
     print(f"| {s['chars_shown']} | {s['chars_per_s']} | {s['busy_mean']:.0%} / {s['busy_mean_after_4000_chars']:.0%} "
           f"| {s['frame_ms_p50']} / {s['frame_ms_max']} ms |")  # fmt: skip
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}-page.json"
-    out.write_text(json.dumps(found, indent=2) + "\n")
-    print(f"\nwritten to {out}")
+    save(found, "page")
 
 
 if __name__ == "__main__":

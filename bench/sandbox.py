@@ -11,7 +11,6 @@ numbers: loading Pyodide is CPU-bound, so a busy machine (a model generating) sl
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import statistics
@@ -22,10 +21,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.results import save  # noqa: E402
 from chmocoder.sandbox import Sandbox  # noqa: E402
 from chmocoder.sandbox.pool import rss_mb  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 PROGRAM = "print(sum(range(10)))"
 
 
@@ -146,10 +145,7 @@ def main() -> None:
     args = parser.parse_args()
     found = measure(args.workers, args.runs, args.back_to_back)
     print(table(found))
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}-sandbox.json"
-    out.write_text(json.dumps(found, indent=2) + "\n")
-    print(f"\nwritten to {out}")
+    save(found, "sandbox")
 
 
 if __name__ == "__main__":

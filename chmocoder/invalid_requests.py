@@ -46,7 +46,7 @@ def summary(errors: list[dict[str, Any]]) -> str:
 
 
 async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-    errors = json_safe(jsonable_encoder(exc.errors(), custom_encoder={float: json_safe, str: json_safe}))
+    errors = json_safe(jsonable_encoder(exc.errors()))  # jsonable first: it turns exceptions in `ctx` to text
     route = getattr(request.scope.get("route"), "path", "")
     if route.startswith("/v1"):
         return openai_error(InvalidInput(summary(errors)))
