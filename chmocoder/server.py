@@ -91,6 +91,32 @@ def public_model_id(model: str) -> str:
     return Path(model).name if Path(model).expanduser().is_file() else model
 
 
+def add_operations_routes(app: FastAPI, engine: Engine, store: ChatStore, sandbox: Sandbox) -> None:
+    """/healthz, /readyz and /metrics: what an orchestrator and a monitoring system ask."""
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """The process is alive. On the event loop, not in the thread pool: requests stuck on a hung
+        Redis could fill the pool, and a liveness probe must not wait behind them."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    def readyz() -> JSONResponse:
+        """The model is loaded and Redis answers. The code sandbox is reported, but being off (answers are
+        then 'not checked') does not make the app unready."""
+        code = "on" if sandbox.available else f"off: {sandbox.reason}"
+        try:
+            store.ping()
+        except StoreError as exc:
+            return JSONResponse({"status": "unavailable", "reason": str(exc), "sandbox": code}, status_code=503)
+        return JSONResponse({"status": "ready", "model": engine.name, "sandbox": code})
+
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    def metrics_endpoint() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build a complete app. Loads the model and connects to (or starts) Redis before returning."""
     settings = settings or Settings()
@@ -134,32 +160,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
 
     # Routes must be declared before Gradio is mounted at "/", which would shadow them.
-    @app.get("/healthz", tags=["operations"])
-    async def healthz() -> dict[str, str]:
-        """The process is alive. On the event loop, not in the thread pool: requests stuck on a hung
-        Redis could fill the pool, and a liveness probe must not wait behind them."""
-        return {"status": "ok"}
-
-    @app.get("/readyz", tags=["operations"])
-    def readyz() -> JSONResponse:
-        """The model is loaded and Redis answers. The code sandbox is reported, but being off (answers are
-        then 'not checked') does not make the app unready."""
-        code = "on" if sandbox.available else f"off: {sandbox.reason}"
-        try:
-            store.ping()
-        except StoreError as exc:
-            return JSONResponse({"status": "unavailable", "reason": str(exc), "sandbox": code}, status_code=503)
-        return JSONResponse({"status": "ready", "model": engine.name, "sandbox": code})
-
+    add_operations_routes(app, engine, store, sandbox)
     app.include_router(build_router())
     app.include_router(build_download_router())
     app.include_router(build_openai_router(service, public_model_id(settings.model), settings.queue_max_size))
     app.add_exception_handler(RequestValidationError, invalid_request)  # type: ignore[arg-type]
-
-    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
-    def metrics_endpoint() -> Response:
-        """Prometheus metrics."""
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(RequestCounter, root_path=settings.root_path)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes, root_path=settings.root_path)
