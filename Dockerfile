@@ -38,7 +38,7 @@ COPY configs/ configs/
 COPY chmocoder/ chmocoder/
 COPY --from=builder /sandbox/node_modules chmocoder/sandbox/node_modules
 COPY app.py ./
-RUN mkdir -p models data && chown 10001:10001 models data
+RUN mkdir -p models data/journal && chown -R 10001:10001 models data
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     GRADIO_ANALYTICS_ENABLED=False \

@@ -5,6 +5,7 @@ import sys
 
 import uvicorn
 
+from chmocoder.graceful import GracefulServer
 from chmocoder.model_files import ModelResolutionError
 from chmocoder.server import create_app
 from chmocoder.settings import Settings
@@ -22,8 +23,8 @@ def main() -> int:
         print(f"chmocoder: cannot start: {exc}", file=sys.stderr)
         return 2
     print(f"ChMOCoder is ready: http://{settings.host}:{settings.port}{settings.root_path}/", flush=True)
-    # Open streams (browsers, gradio_client heartbeats) must not hold a shutdown for long.
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=3)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
+    GracefulServer(app, config, settings.shutdown_grace_s).run_until_stopped()
     return 0
 
 

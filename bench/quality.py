@@ -88,6 +88,7 @@ class Outcome:
     error: str = ""
     answer: str = ""
     solution: str = ""
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # drafts the repairs replaced, to read why
 
     @property
     def status(self) -> str:
@@ -166,6 +167,8 @@ def answer(service: ChatService, problem: Problem, verify: bool, judge: Sandbox,
         problem.set, problem.id, problem.kind, verify, passed, why, round(seconds, 2),
         int(stats.get("completion_tokens") or 0), int(stats.get("model_passes") or 1),
         float(stats.get("checks_s") or 0.0), final.verdict, answer=final.text, solution=solution,
+        attempts=[{"content": a.get("content", ""), "verdict": (a.get("verdict") or {}).get("summary", ""),
+                   "rejected": a.get("rejected", "")} for a in final.attempts],
     )  # fmt: skip
 
 

@@ -69,6 +69,7 @@ class Message(BaseModel):
     role: Literal["user", "assistant"]
     content: str
     stopped: bool = False
+    interrupted: bool = Field(False, description="A question the server stopped before answering (resend it).")
     at: float | None = None
     verdict: Verdict | None = Field(None, description="Answers with Python code: what checking it showed.")
     attempts: list[Attempt] = Field([], description="Earlier drafts that a repair replaced, oldest first.")
@@ -152,7 +153,7 @@ def chat_fields(meta: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-MESSAGE_FIELDS = ("role", "content", "stopped", "at", "verdict", "attempts")
+MESSAGE_FIELDS = ("role", "content", "stopped", "interrupted", "at", "verdict", "attempts")
 
 
 def transcript(meta: dict[str, str], messages: list[dict], chat_id: str | None) -> Transcript:

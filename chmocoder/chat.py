@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import closing
@@ -21,13 +21,14 @@ from dataclasses import replace
 from typing import Any
 
 from . import metrics
-from .checks import code_blocks, has_python
+from .checks import code_blocks, has_python, solution_code
 from .diffs import fix_diff
 from .engine import Engine, EngineError, GenerationParams, GenerationStats
 from .errors import ChatError, InvalidInput, Unavailable, storage_errors
+from .journal import Journal
 from .prompts import DEFAULT_LEVEL, DEFAULT_TASK, LEVELS, TASKS, system_prompt
 from .settings import Settings
-from .store import TOKEN, ChatStore, StoreError
+from .store import TOKEN, ChatNotFound, ChatStore, StoreError
 from .turn import Reply, Turn, TurnOptions, TurnResult
 from .verify import (
     KeptChecks,
@@ -84,6 +85,51 @@ def looks_binary(text: str) -> bool:
     return controls > max(8, len(text) // 100)
 
 
+# A replica answering a chat renews a lease on it this often; after a crash the lease lapses within
+# LEASE_S and the question is shown as interrupted.
+LEASE_S = 30
+INTERRUPTED: dict[str, Any] = {"role": "assistant", "content": "", "interrupted": True}
+
+
+class Background:
+    """`work` every `every_s` seconds on a daemon thread, started by the first `start_once`."""
+
+    def __init__(self, work: Callable[[], None], every_s: float, name: str) -> None:
+        self.work, self.every_s, self.name = work, every_s, name
+        self._started = threading.Lock()
+
+    def start_once(self) -> None:
+        if self._started.acquire(blocking=False):
+            threading.Thread(target=self._loop, name=self.name, daemon=True).start()
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(self.every_s)
+            self.work()
+
+
+def answered(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The history without questions that were never answered (the model should not answer them now)."""
+    kept: list[dict[str, Any]] = []
+    for message in history:
+        if message.get("interrupted"):
+            if kept and kept[-1]["role"] == "user":
+                kept.pop()
+            continue
+        kept.append(message)
+    return kept
+
+
+class Halted(Exception):
+    """A turn cut short by a shutdown: it ends as stopped, keeping what was written."""
+
+
+def _wait_until(condition: Callable[[], bool], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def check_owner(owner: str) -> None:
     if not TOKEN.match(owner or ""):
         raise InvalidInput("missing or malformed owner token")
@@ -95,14 +141,27 @@ def title_from(message: str) -> str:
 
 
 class ChatService:
-    def __init__(self, engine: Engine, store: ChatStore, settings: Settings, verifier: Verifier | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        store: ChatStore,
+        settings: Settings,
+        verifier: Verifier | None = None,
+        journal: Journal | None = None,
+    ) -> None:
         self.engine = engine
         self.store = store
         self.settings = settings
         self.verifier = verifier
+        self.journal = journal
         self._checks_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="chmocoder-checks")
         # Turns in progress: set once their answer (whole or partial) is saved.
         self._saving: dict[str, threading.Event] = {}
+        # Every turn under way, however it was asked for, so that a shutdown can stop and save it.
+        self._live: dict[int, tuple[Turn, TurnResult, threading.Event | None]] = {}
+        self._closed = threading.Event()  # shutting down: no new turns
+        self._halt = threading.Event()  # shutting down: running turns stop at the next token
+        self._renewing = Background(self._renew_leases, LEASE_S / 3, "chmocoder-leases")
         self.interval = settings.stream_interval_ms / 1000
 
     def wait_until_saved(self, chat_id: str, timeout: float = 10.0) -> None:
@@ -134,14 +193,26 @@ class ChatService:
             return self.store.meta(chat_id)
 
     def chat(self, chat_id: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
-        """Metadata and transcript in one Redis round trip."""
+        """Metadata and transcript in one Redis round trip (two if the last question has no answer)."""
         with storage_errors():
-            return self.store.chat(chat_id)
+            meta, messages = self.store.chat(chat_id)
+            if self._unanswered(chat_id, messages):
+                messages = [*messages, INTERRUPTED]
+            return meta, messages
 
     def history(self, chat_id: str) -> list[dict[str, Any]]:
-        """The stored transcript: dicts with role and content (and `stopped` for cut answers)."""
-        with storage_errors():
-            return self.store.messages(chat_id)
+        """The transcript: dicts with role and content (and `stopped` for cut answers; a last question
+        that nobody is answering, left by a crash, is followed by an `interrupted` answer)."""
+        return self.chat(chat_id)[1]
+
+    def _unanswered(self, chat_id: str, messages: list[dict[str, Any]]) -> bool:
+        """The last question has no answer, and none is being written (here or by another replica),
+        or waits in the journal: the server stopped before answering it."""
+        if not messages or messages[-1]["role"] != "user" or chat_id in self._saving:
+            return False
+        if self.journal is not None and self.journal.holds(chat_id):
+            return False
+        return not self.store.answering(chat_id)
 
     # -- a turn --------------------------------------------------------------------------------
 
@@ -238,7 +309,12 @@ class ChatService:
         """A stored chat's turn, checked and fitted to the window; nothing is written yet."""
         message, params = self._checked(message, options)
         with storage_errors():
+            if self.journal is not None:  # an answer kept while Redis was away goes before this question
+                self.journal.replay(self.store, chat_id)
             meta, history = self.store.chat(chat_id)
+            interrupted = replace_from is None and self._unanswered(chat_id, history)
+        if replace_from is None and history and history[-1]["role"] == "user" and not interrupted:
+            raise InvalidInput("this chat is still answering its last question; wait for the answer or stop it")
         # Editing the first question retitles the chat, unless the user named it.
         retitle = False
         if replace_from is not None:
@@ -246,10 +322,12 @@ class ChatService:
                 raise InvalidInput("that message is no longer in the chat; reload to see the current chat")
             retitle = replace_from == 0 and meta.get("title") == title_from(history[0]["content"])
             history = history[:replace_from]
+        if interrupted:
+            history = [*history, INTERRUPTED]
         task = options.task or meta.get("task", DEFAULT_TASK)
         level = options.level or meta.get("level", DEFAULT_LEVEL)
         system = system_prompt(task, level)
-        prompt, params, dropped = self.fit_prompt(system, history, message, params)
+        prompt, params, dropped = self.fit_prompt(system, answered(history), message, params)
         log.debug("turn chat=%s message=%r", chat_id, message)
         return Turn(
             f"turn chat={chat_id}",
@@ -266,6 +344,7 @@ class ChatService:
             replace_from=replace_from,
             retitle=retitle,
             meta=meta,
+            interrupted=interrupted,
         )
 
     def complete(self, messages: list[dict[str, str]], options: TurnOptions = TurnOptions()) -> Iterator[Reply]:
@@ -330,25 +409,65 @@ class ChatService:
 
     def _run(self, turn: Turn) -> Iterator[Reply]:
         """Stream a prepared turn. However it ends — "done", "stopped" (the iterator was closed: Stop,
-        a disconnect) or "error" (the model failed) — it is counted and logged once, and a stored
-        chat keeps what was written."""
+        a disconnect, a shutdown) or "error" (the model failed) — it is counted, logged and saved once
+        (by this stream or, if a shutdown cannot wait for it, by `shut_down`)."""
+        if self._closed.is_set():
+            raise Unavailable("the server is restarting; send your message again in a moment")
         saved = self._start(turn)
         result = TurnResult()
+        self._live[id(result)] = (turn, result, saved)
         try:
             yield from self._pass(turn, turn.prompt, turn.params, result)
             yield from self._verify(turn, result)
             if turn.task in ("debug", "review"):
                 result.diff = fix_diff(turn.message, result.text)
             result.outcome = "done"
+        except Halted:
+            log.info("%s stopped: the server is shutting down", turn.key)
         except EngineError as exc:
             result.outcome, result.error = "error", str(exc)
             raise ChatError(str(exc)) from exc
         finally:
+            del self._live[id(result)]
+            stats = self._end(turn, result, saved)
+        yield result.reply(stats)
+
+    def _end(self, turn: Turn, result: TurnResult, saved: threading.Event | None) -> dict[str, Any]:
+        """Settle, count and save a turn, once: its own stream and a shutdown may both try."""
+        if result.claim_end():
             if result.outcome != "done":
                 result.settle_stopped()
             stats = result.record(turn.dropped)
             self._finish(turn, result, stats, saved)
-        yield result.reply(stats)
+            return stats
+        return result.record(turn.dropped)
+
+    def _renew_leases(self) -> None:
+        """Keep the "being answered" lease of every stored chat this replica is answering."""
+        for turn, _, _ in list(self._live.values()):
+            if turn.chat_id is not None:
+                try:
+                    self.store.mark_answering(turn.chat_id, LEASE_S)
+                except StoreError:
+                    log.debug("could not renew the lease of chat=%s", turn.chat_id)
+
+    def shut_down(self, grace_s: float, stop_wait_s: float = 5.0) -> None:
+        """A graceful stop (SIGTERM): no new turns; the running ones get `grace_s` to finish; then the
+        model stops them at the next token and each saves what it has, as stopped. A turn whose
+        client no longer reads it (its stream is never resumed) is saved from here."""
+        self._closed.set()
+        if self._live:
+            log.info("shutting down: %d answer(s) under way get %.0f s to finish", len(self._live), grace_s)
+        _wait_until(lambda: not self._live, grace_s)
+        if self._live:
+            self._halt.set()
+            self.engine.halt()
+            _wait_until(lambda: not self._live, stop_wait_s)
+        for turn, result, saved in list(self._live.values()):
+            try:
+                self._end(turn, result, saved)
+            except ChatError:
+                log.exception("%s could not be saved at shutdown", turn.key)
 
     def _start(self, turn: Turn) -> threading.Event | None:
         """Save the question of a stored chat; the returned event is set once the answer is saved."""
@@ -358,6 +477,10 @@ class ChatService:
         with storage_errors():
             if (turn.task, turn.level) != (meta.get("task"), meta.get("level")):
                 self.store.update(chat_id, task=turn.task, level=turn.level)
+            if turn.interrupted:  # the question a crash left unanswered says so, instead of stacking
+                self.store.append(chat_id, INTERRUPTED | {"at": time.time()})
+            self.store.mark_answering(chat_id, LEASE_S)
+            self._renewing.start_once()
             user_entry = {"role": "user", "content": turn.message, "at": time.time()}
             self.store.append(chat_id, user_entry, title=title_from(turn.message), keep=turn.replace_from)
             if turn.retitle:
@@ -406,7 +529,7 @@ class ChatService:
                 break
             result.verdict = verdict
             kept, before = result.text, result.attempts
-            request = repair_request(verdict, worse, cut)
+            request = repair_request(turn.message, solution_code(result.text), verdict, worse, cut)
             if (yield from self._repair(turn, result, verdict, request, round_, rounds)):
                 repaired = yield from self._judge(turn, result, kept_checks)
                 verdict, worse = self._keep_better(result, verdict, repaired, kept, before)
@@ -462,6 +585,8 @@ class ChatService:
                 try:
                     return future.result(timeout=CHECK_POLL_S)
                 except FutureTimeout:
+                    if self._halt.is_set():
+                        raise Halted from None
                     status = f"checking {min(progress[0] + 1, progress[1])} of {progress[1]}…"
                     yield Reply(result.text, status=status, attempts=result.attempts)
         finally:
@@ -489,9 +614,11 @@ class ChatService:
         """Give the model the failing checks (`request`); its new answer replaces the draft once it has
         finished. Returns whether it did: a reply without Python code is no repair, and the draft stays."""
         draft = result.text
-        history = [*turn.history, {"role": "user", "content": turn.message}, {"role": "assistant", "content": draft}]
+        warm = max(turn.params.temperature, self.settings.repair_temperature)
         try:
-            prompt, params, _ = self.fit_prompt(turn.system, history, request, turn.params)
+            prompt, params, _ = self.fit_prompt(
+                turn.system, answered(turn.history), request, replace(turn.params, temperature=warm, seed=round_)
+            )
         except InvalidInput:
             return False
         earlier = [*result.attempts, {"content": draft, "verdict": verdict.as_dict()}]
@@ -527,6 +654,10 @@ class ChatService:
             saved.set()
             if self._saving.get(turn.chat_id) is saved:
                 del self._saving[turn.chat_id]
+            try:
+                self.store.done_answering(turn.chat_id)
+            except StoreError:
+                pass  # the lease lapses on its own within LEASE_S
 
     def _answer(
         self, prompt: list[int], params: GenerationParams, stats: GenerationStats, key: str | None
@@ -537,13 +668,22 @@ class ChatService:
             for pieces in batches:
                 text += "".join(pieces)
                 yield text
+        if self._halt.is_set():
+            raise Halted
 
     def _save_answer(self, chat_id: str, entry: dict[str, Any], outcome: str) -> None:
-        """Append the answer. A finished answer that cannot be saved is an error for the user; a cut
-        one is only logged (nobody is waiting)."""
+        """Append the answer. One that cannot be saved now goes to the journal and is written when chat
+        storage is back; only if that fails too is a finished answer an error for the user (a cut one
+        is only logged: nobody is waiting)."""
         try:
             self.store.append(chat_id, entry)
+            return
+        except ChatNotFound:
+            log.warning("chat=%s was deleted or expired before its answer was saved", chat_id)
+            return
         except StoreError:
-            log.exception("could not save the answer chat=%s", chat_id)
-            if outcome == "done":
-                raise Unavailable("the answer could not be saved: chat storage (Redis) is unreachable") from None
+            log.warning("could not save the answer chat=%s", chat_id, exc_info=True)
+        if self.journal is not None and self.journal.add(chat_id, entry):
+            return
+        if outcome == "done":
+            raise Unavailable("the answer could not be saved: chat storage (Redis) is unreachable")

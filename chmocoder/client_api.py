@@ -78,7 +78,9 @@ def add_api(service: ChatService, library: ChatLibrary, runner: CodeRunner | Non
             chat_id: an id from /new_chat.
         Returns:
             A list of {"role": "user" | "assistant", "content": text}; an answer cut short by Stop
-            or a disconnect also has "stopped": true; an answer with Python code has "verdict"
+            or a disconnect also has "stopped": true; a question the server stopped before answering
+            is followed by {"role": "assistant", "content": "", "interrupted": true} (send it again);
+            an answer with Python code has "verdict"
             ({"status": "verified" | "failed" | "not_checked", "summary", "passed", "total",
             "repairs", "failing", "checks", ...}) and, if a repair replaced a draft, "attempts".
         """
@@ -88,7 +90,7 @@ def add_api(service: ChatService, library: ChatLibrary, runner: CodeRunner | Non
             raise gr.Error(str(exc)) from None
         return [
             {"role": m["role"], "content": m["content"]}
-            | {k: m[k] for k in ("stopped", "verdict", "attempts") if m.get(k)}
+            | {k: m[k] for k in ("stopped", "interrupted", "verdict", "attempts") if m.get(k)}
             for m in messages
         ]
 

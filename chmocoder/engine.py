@@ -60,6 +60,7 @@ class GenerationParams:
     temperature: float
     top_p: float
     stop: tuple[str, ...] = ()
+    seed: int | None = None  # a fixed seed makes a sampled pass repeatable (repairs: one per round)
 
 
 @dataclass
@@ -123,6 +124,7 @@ class Engine:
         )
         self._stop = tuple({s for s in (self._eos_text, "<|im_end|>") if s and s in template + self._eos_text})
         self._lock = threading.Lock()
+        self._halted = threading.Event()
         # Every generation runs on this one thread. llama.cpp's OpenMP workers belong to the thread
         # that starts them: switching threads between generations cost a quarter of the speed here.
         self._thread = ThreadPoolExecutor(
@@ -133,7 +135,10 @@ class Engine:
         self.on_busy: Callable[[bool], None] = lambda busy: None
         log.info(
             "model loaded: %s n_ctx=%d threads=%d load_s=%.2f",
-            model_path.name, n_ctx, n_threads, time.monotonic() - started,
+            model_path.name,
+            n_ctx,
+            n_threads,
+            time.monotonic() - started,
         )
 
     @property
@@ -185,10 +190,13 @@ class Engine:
                 temperature=params.temperature,
                 top_p=params.top_p,
                 stop=list(self._stop + params.stop),
+                seed=params.seed,
                 stream=True,
             )
             try:
                 for chunk in stream:
+                    if self._halted.is_set():
+                        break
                     choice = chunk["choices"][0]
                     stats.finish_reason = choice.get("finish_reason") or stats.finish_reason
                     if choice["text"]:
@@ -206,6 +214,10 @@ class Engine:
                 stats.completion_tokens = evaluated + (0 if stats.finish_reason == "stop" else 1)
                 if cache_key is not None:
                     self._save(cache_key)
+
+    def halt(self) -> None:
+        """For a shutdown: every generation stops at its next token, now and from now on."""
+        self._halted.set()
 
     @contextmanager
     def _busy(self) -> Iterator[None]:

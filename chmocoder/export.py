@@ -30,6 +30,8 @@ def to_markdown(meta: dict[str, str], messages: list[dict[str, Any]]) -> str:
     for message in messages:
         who = "You" if message["role"] == "user" else "ChMOCoder"
         lines += [f"## {who}", "", message.get("content", "")]
+        if message.get("interrupted"):
+            lines += ["*(not answered: the server stopped before it could answer)*"]
         if message.get("stopped"):
             lines += ["", "*(stopped)*"]
         if message.get("verdict"):
@@ -39,8 +41,14 @@ def to_markdown(meta: dict[str, str], messages: list[dict[str, Any]]) -> str:
                 lines += [f"*Failing check: `{failing.get('check', '')}` — {failing.get('detail', '')}*"]
         for number, attempt in enumerate(message.get("attempts") or [], 1):
             verdict = (attempt.get("verdict") or {}).get("summary") or ("stopped" if attempt.get("stopped") else "")
-            lines += ["", f"<details><summary>Earlier attempt {number}: {verdict}</summary>", "", attempt["content"],
-                      "", "</details>"]
+            lines += [
+                "",
+                f"<details><summary>Earlier attempt {number}: {verdict}</summary>",
+                "",
+                attempt["content"],
+                "",
+                "</details>",
+            ]
         lines.append("")
     return "\n".join(lines)
 
@@ -53,7 +61,7 @@ def to_json(meta: dict[str, str], messages: list[dict[str, Any]]) -> str:
         "created": _when(meta.get("created")),
         "updated": _when(meta.get("updated")),
         "messages": [
-            {k: m[k] for k in ("role", "content", "stopped", "stats", "verdict", "attempts") if k in m}
+            {k: m[k] for k in ("role", "content", "stopped", "interrupted", "stats", "verdict", "attempts") if k in m}
             | {"at": _when(m.get("at"))}
             for m in messages
         ],

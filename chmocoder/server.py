@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 import gradio as gr
 from fastapi import FastAPI, Response
 from fastapi.exceptions import RequestValidationError
@@ -21,6 +23,7 @@ from .body_limit import BodyLimit
 from .chat import ChatService
 from .engine import Engine
 from .invalid_requests import invalid_request
+from .journal import Journal, keep_replaying
 from .kv_cache import KVCache
 from .library import ChatLibrary
 from .metrics import REQUESTS, watch_queue
@@ -62,6 +65,8 @@ class RequestCounter:
         await self.app(scope, receive, counting_send)
 
 
+# How often answers waiting in the journal are offered to Redis again.
+JOURNAL_REPLAY_S = 5.0
 # How often Gradio's queue looks for work when it has none (its own default is every 1 ms).
 IDLE_POLL_S = 0.004
 BUSY_POLL_S = 0.02
@@ -91,7 +96,9 @@ def public_model_id(model: str) -> str:
     return Path(model).name if Path(model).expanduser().is_file() else model
 
 
-def add_operations_routes(app: FastAPI, engine: Engine, store: ChatStore, sandbox: Sandbox) -> None:
+def add_operations_routes(
+    app: FastAPI, engine: Engine, store: ChatStore, sandbox: Sandbox, ready: threading.Event
+) -> None:
     """/healthz, /readyz and /metrics: what an orchestrator and a monitoring system ask."""
 
     @app.get("/healthz", tags=["operations"])
@@ -105,6 +112,8 @@ def add_operations_routes(app: FastAPI, engine: Engine, store: ChatStore, sandbo
         """The model is loaded and Redis answers. The code sandbox is reported, but being off (answers are
         then 'not checked') does not make the app unready."""
         code = "on" if sandbox.available else f"off: {sandbox.reason}"
+        if not ready.is_set():
+            return JSONResponse({"status": "draining", "reason": "the server is shutting down"}, status_code=503)
         try:
             store.ping()
         except StoreError as exc:
@@ -115,6 +124,17 @@ def add_operations_routes(app: FastAPI, engine: Engine, store: ChatStore, sandbo
     def metrics_endpoint() -> Response:
         """Prometheus metrics."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def open_journal(settings: Settings, store: ChatStore) -> Journal:
+    """The journal of unsaved answers, with what an earlier run left in it written to Redis now if it can be."""
+    journal = Journal(settings.journal_dir, settings.journal_max_entries)
+    if len(journal):
+        try:
+            journal.replay(store)
+        except StoreError as exc:
+            log.warning("%d unsaved answer(s) wait in the journal: %s", len(journal), exc)
+    return journal
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -129,9 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.kv_cache_dir,
         settings.kv_cache_disk_mb * 2**20,
     )
-    engine = Engine(
-        model_path, n_ctx=settings.n_ctx, n_threads=settings.threads, n_batch=settings.n_batch, cache=cache
-    )
+    engine = Engine(model_path, n_ctx=settings.n_ctx, n_threads=settings.threads, n_batch=settings.n_batch, cache=cache)
     embedded = None if settings.redis_url else EmbeddedRedis(settings.data_dir).start()
     store = ChatStore.from_url(settings.redis_url or embedded.url, settings.chat_ttl_seconds)  # type: ignore[union-attr]
     sandbox = Sandbox(
@@ -141,26 +159,41 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         output_chars=settings.sandbox_output_chars,
         enabled=settings.sandbox_enabled,
     ).start()
-    service = ChatService(engine, store, settings, Verifier(sandbox))
+    journal = open_journal(settings, store)
+    service = ChatService(engine, store, settings, Verifier(sandbox), journal)
     runner = CodeRunner(sandbox, settings.max_code_chars)
     library = ChatLibrary(store)
+    stop_replaying = threading.Event()
+    keep_replaying(journal, store, JOURNAL_REPLAY_S, stop_replaying)
+    closed = threading.Lock()
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
+    def close() -> None:
+        """Release everything, once: answers still under way are stopped and saved first."""
+        if not closed.acquire(blocking=False):
+            return
+        service.shut_down(0.0)
+        stop_replaying.set()
         sandbox.close()
         store.client.close()
         if embedded is not None:
             embedded.stop()
 
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await anyio.to_thread.run_sync(close)
+
     app = FastAPI(title="ChMOCoder", version=__version__, lifespan=lifespan)
+    app.state.close = close
+    app.state.ready = threading.Event()
+    app.state.ready.set()
     app.state.service = service
     app.state.library = library
     app.state.sandbox = sandbox
     app.state.settings = settings
 
     # Routes must be declared before Gradio is mounted at "/", which would shadow them.
-    add_operations_routes(app, engine, store, sandbox)
+    add_operations_routes(app, engine, store, sandbox, app.state.ready)
     app.include_router(build_router())
     app.include_router(build_download_router())
     app.include_router(build_openai_router(service, public_model_id(settings.model), settings.queue_max_size))

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     redis_url: str = Field(description="Redis to keep chats in; empty starts an embedded one in data_dir.")
     data_dir: Path = Field(description="Data of the embedded Redis (append-only file).")
     chat_ttl_seconds: int = Field(ge=60, description="Chats expire this long after their last write.")
+    journal_dir: Path = Field(description="Where answers that could not be saved wait until Redis is back.")
+    journal_max_entries: int = Field(ge=1, description="At most this many unsaved answers are kept there.")
 
     sandbox_enabled: bool = Field(description="Run code in the sandbox (Pyodide in Deno); off = nothing is run.")
     sandbox_workers: int = Field(ge=1, le=16, description="Sandbox workers kept loaded, so that a run starts at once.")
@@ -64,6 +66,9 @@ class Settings(BaseSettings):
 
     verify_enabled: bool = Field(description="Run each answer's Python code in the sandbox and show a verdict.")
     verify_rounds: int = Field(ge=0, le=5, description="Repairs asked of the model while a check still fails.")
+    repair_temperature: float = Field(
+        ge=0.0, le=2.0, description="Repairs sample at least this warm (a greedy repair repeats the failing code)."
+    )
 
     queue_max_size: int = Field(ge=1, description="Requests waiting in the queue beyond this are refused.")
     api_key: str = Field(description="When set, /api and /v1 require it as 'Authorization: Bearer <key>'.")
@@ -72,13 +77,16 @@ class Settings(BaseSettings):
     port: int = Field(ge=1, le=65535, description="Port to listen on (PORT and GRADIO_SERVER_PORT also work).")
     root_path: str = Field(description="URL prefix when served behind a proxy under a sub-path.")
     log_level: str = Field(description="Python logging level.")
+    shutdown_grace_s: float = Field(
+        ge=0, description="On SIGTERM, answers under way get this long to finish before they are stopped and saved."
+    )
 
     @field_validator("kv_cache_dir", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("models_dir", "data_dir", "catalog_file", "kv_cache_dir")
+    @field_validator("models_dir", "data_dir", "catalog_file", "kv_cache_dir", "journal_dir")
     @classmethod
     def _anchor_to_project(cls, value: Path | None) -> Path | None:
         """Relative paths mean 'inside the project', whatever the working directory is."""

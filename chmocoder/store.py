@@ -5,6 +5,7 @@ Layout:
   chmocoder:chat:{id}:messages   list of JSON messages, oldest first
   chmocoder:share:{token}        the chat id a read-only share link opens
   chmocoder:owner:{hash}         set of the chat ids in one browser's list (hash of its owner token)
+  chmocoder:chat:{id}:answering  a short lease while some replica is answering the chat
 
 Writes are single Lua scripts, so they are atomic and never rewrite the whole history; a
 write to a chat that has expired fails instead of resurrecting half a chat. (The scripts build
@@ -36,6 +37,7 @@ REDIS_TIMEOUT_S = 1.5
 PREFIX = "chmocoder:chat:"
 SHARE_PREFIX = "chmocoder:share:"
 OWNER_PREFIX = "chmocoder:owner:"
+ANSWERING = ":answering"
 CHAT_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 T = TypeVar("T")
@@ -52,8 +54,10 @@ end
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 """
 
-# ARGV: ttl, now, message json ("" = none), title ("" = keep), keep (-1 = all; n = drop messages n..).
+# ARGV: ttl, now, message json ("" = none), title ("" = keep), keep (-1 = all; n = drop messages n..),
+# once ("1" = not if the chat already ends with this very message).
 APPEND = TOUCH + """
+if ARGV[6] == '1' and redis.call('LINDEX', KEYS[2], -1) == ARGV[3] then touch() return 1 end
 local keep = tonumber(ARGV[5])
 if keep == 0 then redis.call('DEL', KEYS[2]) elseif keep > 0 then redis.call('LTRIM', KEYS[2], 0, keep - 1) end
 if ARGV[3] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[3]) end
@@ -214,18 +218,34 @@ class ChatStore:
     def messages(self, chat_id: str) -> list[dict[str, Any]]:
         return self.chat(chat_id)[1]
 
-    def append(self, chat_id: str, message: dict[str, Any], title: str = "", keep: int | None = None) -> None:
+    # -- which chats are being answered (by any replica) ---------------------------------------
+
+    def mark_answering(self, chat_id: str, seconds: int) -> None:
+        """A lease saying a replica is answering this chat; renewed while it does, gone if it dies."""
+        self._call(lambda: self.client.set(PREFIX + chat_id + ANSWERING, "1", ex=seconds))
+
+    def done_answering(self, chat_id: str) -> None:
+        self._call(lambda: self.client.delete(PREFIX + chat_id + ANSWERING))
+
+    def answering(self, chat_id: str) -> bool:
+        return bool(self._call(lambda: self.client.exists(PREFIX + chat_id + ANSWERING)))
+
+    def append(
+        self, chat_id: str, message: dict[str, Any], title: str = "", keep: int | None = None, *, once: bool = False
+    ) -> None:
         """Append one message atomically and renew the chat's TTL.
 
         `keep=n` first drops every message from index n on, in the same atomic step: that is how
         Regenerate and Edit replace the end of a chat without a read-modify-write of the rest.
+        `once`: not if the chat already ends with this very message (a save repeated after a timeout
+        that may have reached Redis).
         """
         body = json.dumps(message, ensure_ascii=False)
-        self._script(self._append, chat_id, body, title, -1 if keep is None else keep)
+        self._script(self._append, chat_id, body, title, -1 if keep is None else keep, "1" if once else "")
 
     def truncate(self, chat_id: str, keep: int) -> None:
         """Drop every message from index `keep` on (Undo)."""
-        self._script(self._append, chat_id, "", "", keep)
+        self._script(self._append, chat_id, "", "", keep, "")
 
     def update(self, chat_id: str, **fields: str) -> None:
         """Set metadata fields (task, level, title) and renew the TTL."""

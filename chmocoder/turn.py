@@ -9,6 +9,7 @@ coherent message.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +66,7 @@ class Turn:
     replace_from: int | None = None
     retitle: bool = False
     meta: dict[str, str] = field(default_factory=dict)
+    interrupted: bool = False  # the chat's last question was left unanswered by a crash
 
 
 @dataclass
@@ -83,6 +85,11 @@ class TurnResult:
     checking: bool = False  # verification has started
     outcome: str = "stopped"
     error: str | None = None
+    _ended: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def claim_end(self) -> bool:
+        """True for the first caller only: the turn's own stream or a shutdown saving it."""
+        return self._ended.acquire(blocking=False)
 
     def add_pass(self, stats: GenerationStats) -> None:
         self.first = self.first or stats

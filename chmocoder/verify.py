@@ -229,18 +229,20 @@ class Verifier:
 LOAD_FAILURES = ("the code runs", "the code parses")
 ORIGIN_NOTES = {
     "user": "the user's own example: the code must do this",
-    "answer": "your own claim: the code or the claim is wrong",
-    "generated": "a test written for your code",
+    "answer": "a claim in the answer: the code or the claim is wrong",
+    "generated": "a test written for the code",
 }
 
 
 def standing(verdict: Verdict) -> tuple[int, int, int]:
     """How good an attempt is, to keep the best one: verified first, then the fewest failing checks of
     the user's own (they say what was asked; the answer's claims may be wrong), then the fewest failing
-    checks in all. Code that does not even load ranks last: a repair that dropped a function the
-    checks call must not replace a draft that ran."""
+    checks in all. Code that does not even load, or that nothing could be run against, ranks last: a
+    repair that dropped a function the checks call, or every claim, must not replace a draft that ran."""
     if verdict.status == "verified":
         return (2, 0, 0)
+    if verdict.status == "not_checked":
+        return (0, 0, 0)
     failing = verdict.failing or {}
     if verdict.passed == 0 and failing.get("check") in LOAD_FAILURES:
         return (0, 0, 0)
@@ -248,24 +250,28 @@ def standing(verdict: Verdict) -> tuple[int, int, int]:
     return (1, -user_failing, verdict.passed - verdict.total)
 
 
-def repair_request(verdict: Verdict, worse: Verdict | None = None, cut: bool = False) -> str:
-    """What the model is told when its code failed: each failing check with expected vs actual and
-    where it came from, so that it fixes the code against the user's examples but may correct its
-    own wrong claims; after a correction that made things worse, what that one broke; and for code
-    the length limit cut, to give it whole and shortly."""
-    lines = ["I ran the code from your answer and some checks failed:"]
+def repair_request(message: str, code: str, verdict: Verdict, worse: Verdict | None = None, cut: bool = False) -> str:
+    """What the model is asked when its code failed: the user's question, the code, and each failing
+    check with expected vs actual and where it came from; after a correction that made things worse,
+    what that one broke; for code the length limit cut, to give it whole and shortly.
+
+    It is one fresh request about "this code", not a reply to the model's own answer: asked to
+    revise its own answer, the default model repeated the same code in 8 of 10 tries on our debug
+    cases; shown the code as someone else's it changed it and fixed 7 of 20 sampled tries (2 of 20)."""
+    lines = [f"The user asked:\n{message}\n", f"This code was written for it, and it is wrong:\n```python\n{code}\n```"]
+    lines.append("I ran it:")
     lines += [_failure_line(row) for row in verdict.checks if not row["passed"]]
     if cut:
         lines.append(
-            "Your answer was cut off at the length limit before its code was complete (it may have repeated "
+            "The answer was cut off at the length limit before its code was complete (it may have repeated "
             "itself). Give the complete code once, without repeating anything, with at most three examples."
         )
     if worse is not None:
-        lines.append("Your last correction was worse, so I kept this answer. With that correction:")
+        lines.append("A correction tried before was worse. With that correction:")
         lines += [_failure_line(row) for row in worse.checks if not row["passed"]][:3]
     lines.append(
-        "Find the cause and give the corrected answer in full, with all the code in one Python block. "
-        "Keep every function the user asked for. If a claim of yours is wrong, correct the claim instead."
+        "\nName the line that is wrong and why, then give the corrected code in full in one Python block. "
+        "Keep every function the user asked for."
     )
     return "\n".join(lines)
 

@@ -64,6 +64,7 @@ def make_settings(redis_url: str, **overrides: object) -> Settings:
         "temperature": 0.0,
         "max_new_tokens": 48,
         "log_level": "INFO",
+        "journal_dir": tempfile.mkdtemp(prefix="chmocoder-journal-"),
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -123,7 +124,10 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
             }
         )
         env.update({f"CHMOCODER_{k.upper()}": v for k, v in overrides.items()})
-        server = LiveServer(env, tmp_path_factory.mktemp("app") / "app.log").start(until=until)
+        home = tmp_path_factory.mktemp("app")
+        env.setdefault("CHMOCODER_JOURNAL_DIR", str(home / "journal"))
+        env.setdefault("CHMOCODER_SHUTDOWN_GRACE_S", "2")  # a stop at the end of a test need not wait long
+        server = LiveServer(env, home / "app.log").start(until=until)
         started.append(server)
         return server
 

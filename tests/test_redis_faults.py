@@ -59,3 +59,59 @@ def test_a_wrong_redis_password_is_named_in_readyz_and_the_log(
         assert "Redis refused our credentials" in server.log()
     finally:
         redis.stop()
+
+
+def test_an_answer_finished_while_redis_hangs_is_kept_and_written_when_it_is_back(
+    start_server: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    """Redis hung while an answer was being written: the finished answer was discarded and the user
+    shown an error. Now it waits in the journal and reaches the chat once Redis answers again."""
+    redis = EmbeddedRedis(tmp_path / "redis", port=free_port()).start()
+    assert redis.process is not None
+    journal = tmp_path / "journal"
+    server = start_server(redis.url, journal_dir=str(journal), max_new_tokens_limit="300")
+    client = Client(server.url, verbose=False)
+    chat_id = client.predict("write", "intermediate", api_name="/new_chat")
+    job = client.submit(chat_id, "Write a long essay about the history of Python.", None, None, None, 300,
+                        api_name="/chat")  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not job.outputs() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(redis.process.pid, signal.SIGSTOP)  # the question is saved; the answer is being written
+    try:
+        answer = job.result(timeout=120)
+        assert len(answer) > 200, "the user still gets the whole answer"
+        assert len(list(journal.glob("*.json"))) == 1, "the answer waits in the journal"
+        assert "kept in the journal" in server.log()
+    finally:
+        os.kill(redis.process.pid, signal.SIGCONT)
+    deadline = time.monotonic() + 15
+    while list(journal.glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    stored = httpx.get(server.url + f"api/chats/{chat_id}").json()["messages"]
+    assert [m["role"] for m in stored] == ["user", "assistant"]
+    assert stored[-1]["content"] == answer and not list(journal.glob("*.json"))
+    redis.stop()
+
+
+def test_a_replayed_answer_lands_after_its_own_question_and_only_once(tmp_path: Path) -> None:
+    """The journal is written before the chat's next turn, and a save that did reach Redis before
+    timing out is not written twice."""
+    from chmocoder.journal import Journal
+    from chmocoder.store import ChatStore
+
+    redis = EmbeddedRedis(tmp_path / "redis", port=free_port()).start()
+    try:
+        store = ChatStore.from_url(redis.url, 3600)
+        chat_id = store.create("write", "intermediate")
+        store.append(chat_id, {"role": "user", "content": "first question"})
+        answer = {"role": "assistant", "content": "first answer", "at": 1.0}
+        store.append(chat_id, answer)  # it reached Redis, but the app saw a timeout and journaled it too
+        journal = Journal(tmp_path / "journal", max_entries=2)
+        assert journal.add(chat_id, answer) and journal.add(chat_id, {"role": "assistant", "content": "x"})
+        assert not journal.add(chat_id, {"role": "assistant", "content": "y"}), "the journal is bounded"
+        assert journal.replay(store, chat_id) == 2
+        assert [m["content"] for m in store.messages(chat_id)] == ["first question", "first answer", "x"]
+        assert len(journal) == 0
+    finally:
+        redis.stop()

@@ -13,7 +13,7 @@ from chmocoder.engine import Engine
 from chmocoder.sandbox import Sandbox
 from chmocoder.settings import Settings
 from chmocoder.store import ChatStore
-from chmocoder.verify import Plan, Verdict, Verifier, plan, repair_request, standing
+from chmocoder.verify import Plan, Verdict, Verifier, not_checked, plan, repair_request, standing
 
 # The small test model echoes these at temperature 0 (its own "fix" keeps a + b).
 TRUE_CLAIM = (
@@ -59,7 +59,7 @@ def test_code_that_does_not_parse_or_load_fails_and_the_model_is_told_why(verifi
     )
     assert crashing["failing"]["check"] == "the code runs"
     assert "ValueError: invalid literal for int()" in crashing["failing"]["detail"]
-    request = repair_request(Verdict(**{k: v for k, v in crashing.items() if k != "summary"}))
+    request = repair_request("q", "LIMIT = 1", Verdict(**{k: v for k, v in crashing.items() if k != "summary"}))
     assert "- `the code runs`: ValueError: invalid literal" in request
 
 
@@ -136,6 +136,19 @@ def test_a_failing_answer_goes_back_for_repairs_and_every_attempt_is_kept(checke
     assert replies[-1].text == stored["content"] and replies[-1].verdict == verdict
 
 
+def test_repairs_are_sampled_warm_yet_a_turn_repeats_exactly(checked: ChatService) -> None:
+    """Asked greedily to revise its own answer, the default model gave the failing code back unchanged;
+    repairs now sample warm, each round with its own fixed seed, so the same turn still gives the same
+    attempts and answer every time (a user's "regenerate" and our benchmark both rely on that)."""
+    options = TurnOptions(task="write", level="beginner", temperature=0.0)
+    runs = [list(checked.complete([{"role": "user", "content": FALSE_CLAIM}], options))[-1] for _ in range(2)]
+    assert runs[0].verdict is not None and runs[0].verdict["repairs"] >= 1
+    assert [a["content"] for a in runs[0].attempts] == [a["content"] for a in runs[1].attempts]
+    assert runs[0].text == runs[1].text and runs[0].verdict == runs[1].verdict
+    drafts = [a["content"] for a in runs[0].attempts] + [runs[0].text]
+    assert len(set(drafts)) > 1, "the repairs gave the same answer back"
+
+
 def test_stop_during_a_repair_keeps_the_last_whole_answer(checked: ChatService) -> None:
     chat_id = checked.new_chat("write", "beginner")
     with closing(checked.send(chat_id, FALSE_CLAIM, TurnOptions(max_new_tokens=200))) as replies:
@@ -192,11 +205,16 @@ def test_a_repair_that_does_worse_than_its_draft_is_not_kept(verifier: Verifier)
     }
     assert standing(ranked["fixed"]) > standing(ranked["draft"]) > standing(ranked["wrong"])
     assert standing(ranked["draft"]) > standing(ranked["dropped"])  # NameError: nothing ran
+    # A repair that left out every claim (the test model echoed the request) was kept over a checked
+    # draft and shown as "not checked".
+    assert standing(ranked["draft"]) > standing(not_checked("the answer makes no claim that can be run"))
 
-    request = repair_request(ranked["draft"], worse=ranked["dropped"])
-    assert "`print(double(3))  → 7` (your own claim: the code or the claim is wrong): expected 7, got 6" in request
-    assert "Your last correction was worse" in request and "NameError: name 'double' is not defined" in request
-    told = repair_request(ranked["wrong"])
+    request = repair_request(message, "def double(x):\n    return 2 * x", ranked["draft"], worse=ranked["dropped"])
+    assert message in request and "def double(x):\n    return 2 * x" in request
+    claim = "`print(double(3))  → 7` (a claim in the answer: the code or the claim is wrong): expected 7, got 6"
+    assert claim in request
+    assert "A correction tried before was worse" in request and "NameError: name 'double' is not defined" in request
+    told = repair_request(message, "", ranked["wrong"])
     assert "(the user's own example: the code must do this): expected 4, got 5" in told
 
 

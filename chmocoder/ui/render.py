@@ -19,6 +19,9 @@ FENCE_LINE = re.compile(r"^ {0,3}```", re.M)
 BACKTICKS = re.compile(r"`+")
 
 STOPPED_MARK = {"type": "text", "text": "\n\n*— stopped*"}
+INTERRUPTED_NOTE = (
+    "*Not answered: the server stopped before it could answer. Press Regenerate (or edit the question) to ask again.*"
+)
 VERDICT_ICONS = {"verified": "✅", "failed": "❌"}
 OTHER_ICON = "ℹ️"
 # What "Ask about this" quotes of a run's output: its end, where the error is.
@@ -143,6 +146,9 @@ def to_chatbot(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         text = m.get("content", "")
         if m["role"] != "assistant":
             shown.append({"role": m["role"], "content": as_text_part(text)})
+            continue
+        if m.get("interrupted"):
+            shown.append({"role": "assistant", "content": as_text_part(INTERRUPTED_NOTE)})
             continue
         content = answer_content(
             text, stopped=bool(m.get("stopped")), verdict=m.get("verdict"), attempts=m.get("attempts")
