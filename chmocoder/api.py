@@ -204,9 +204,18 @@ def build_router() -> APIRouter:
 
     @router.delete("/chats/{chat_id}", status_code=204, responses={403: {"model": ErrorBody}})
     def delete_chat(request: Request, chat_id: str, owner: Owner) -> Response:
-        """Delete a chat from the owner's list, for good."""
+        """Delete a chat for good: only the owner token that started it may (others get 403)."""
         try:
             library_of(request).delete(chat_id, owner)
+        except ChatError as exc:
+            raise http_error(exc) from None
+        return Response(status_code=204)
+
+    @router.post("/chats/{chat_id}/remove-from-list", status_code=204, responses={403: {"model": ErrorBody}})
+    def remove_from_list(request: Request, chat_id: str, owner: Owner) -> Response:
+        """Take a chat off the owner's list; the chat itself stays (all a guest may do)."""
+        try:
+            library_of(request).remove_from_list(chat_id, owner)
         except ChatError as exc:
             raise http_error(exc) from None
         return Response(status_code=204)

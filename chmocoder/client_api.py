@@ -108,11 +108,11 @@ def add_api(service: ChatService, library: ChatLibrary, runner: CodeRunner | Non
             raise gr.Error(str(exc)) from None
 
     def delete_chat(chat_id: str, owner: str) -> bool:
-        """Delete one of an owner's chats for good.
+        """Delete a chat for good; only the owner token that started it may.
 
         Args:
             chat_id: the chat to delete.
-            owner: the owner token whose list holds the chat.
+            owner: the owner token given to /new_chat when the chat was made.
         Returns:
             True once the chat is deleted.
         """
@@ -122,9 +122,25 @@ def add_api(service: ChatService, library: ChatLibrary, runner: CodeRunner | Non
             raise gr.Error(str(exc)) from None
         return True
 
+    def remove_chat(chat_id: str, owner: str) -> bool:
+        """Take a chat off an owner's list; the chat itself stays (all a guest may do).
+
+        Args:
+            chat_id: the chat to remove from the list.
+            owner: the owner token whose list holds it.
+        Returns:
+            True once it is off the list.
+        """
+        try:
+            library.remove_from_list(chat_id, owner)
+        except ChatError as exc:
+            raise gr.Error(str(exc)) from None
+        return True
+
     gr.api(new_chat, api_name="new_chat")
     gr.api(list_chats, api_name="list_chats")
     gr.api(delete_chat, api_name="delete_chat")
+    gr.api(remove_chat, api_name="remove_chat")
     gr.api(chat, api_name="chat", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
     gr.api(history, api_name="history")
     add_run_code(runner)

@@ -15,6 +15,7 @@ the share key from the chat's hash, so the store assumes a single Redis, not a c
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import re
@@ -184,7 +185,9 @@ class ChatStore:
         meta_key = self.keys(chat_id)[0]
         with self._redis():
             pipe = self.client.pipeline(transaction=True)
-            pipe.hset(meta_key, mapping={"created": now, "updated": now, "task": task, "level": level})
+            creator = owner_key(owner) if owner else ""  # "": nobody (a chat made without an owner token)
+            fields = {"created": now, "updated": now, "task": task, "level": level, "creator": creator}
+            pipe.hset(meta_key, mapping=fields)
             pipe.expire(meta_key, self.ttl)
             if owner:
                 pipe.sadd(owner_key(owner), chat_id)
@@ -281,7 +284,16 @@ class ChatStore:
             pipe.execute()
 
     def owns(self, owner: str, chat_id: str) -> bool:
+        """The chat is in the owner's list (made there, or opened there by its id)."""
         return bool(self._call(lambda: self.client.sismember(owner_key(owner), chat_id)))
+
+    def created_by(self, owner: str, chat_id: str, meta: dict[str, str]) -> bool:
+        """The owner started this chat. A chat made before creators were recorded (no `creator` field)
+        counts as created by every list that holds it, as before, until it expires."""
+        creator = meta.get("creator")
+        if creator is None:
+            return self.owns(owner, chat_id)
+        return bool(creator) and hmac.compare_digest(creator, owner_key(owner))
 
     def forget(self, owner: str, chat_id: str) -> None:
         self._call(lambda: self.client.srem(owner_key(owner), chat_id))
@@ -293,7 +305,7 @@ class ChatStore:
             ids = sorted(self.client.smembers(key))
             pipe = self.client.pipeline(transaction=False)
             for chat_id in ids:
-                pipe.hmget(self.keys(chat_id)[0], "title", "task", "level", "created", "updated")
+                pipe.hmget(self.keys(chat_id)[0], "title", "task", "level", "created", "updated", "creator")
             rows = pipe.execute()
             gone = [chat_id for chat_id, row in zip(ids, rows, strict=True) if row[3] is None]
             if gone:
@@ -302,8 +314,9 @@ class ChatStore:
                 self.client.expire(key, self.ttl)
         chats = [
             {"id": chat_id, "title": title or "", "task": task, "level": level,
-             "created": float(created), "updated": float(updated or created)}
-            for chat_id, (title, task, level, created, updated) in zip(ids, rows, strict=True)
+             "created": float(created), "updated": float(updated or created),
+             "guest": creator is not None and creator != key}
+            for chat_id, (title, task, level, created, updated, creator) in zip(ids, rows, strict=True)
             if created is not None
         ]
         return sorted(chats, key=lambda c: c["updated"], reverse=True)

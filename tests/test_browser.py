@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -328,7 +329,7 @@ def test_rename_and_delete(page: Page, server: LiveServer, client: Client) -> No
     open_app(page, server.url)
     ask(page, "Temporary question about loops.")
     chat = current_chat(page)
-    page.locator("#chmocoder-manage").get_by_text("This chat").click()
+    page.locator("#chmocoder-manage").get_by_text("This chat", exact=True).click()
     title_box = page.locator("#chmocoder-title-box textarea, #chmocoder-title-box input").first
     expect(title_box).to_have_value("Temporary question about loops.")
     fill_until_held(title_box, title_box, "Loops, renamed")
@@ -349,7 +350,7 @@ def test_share_link_opens_read_only_in_a_fresh_browser(
     open_app(page, server.url)
     ask(page, "Shared question: what is a generator?")
     answer = bubbles(page, "bot").last.inner_text()
-    page.locator("#chmocoder-manage").get_by_text("This chat").click()
+    page.locator("#chmocoder-manage").get_by_text("This chat", exact=True).click()
     page.get_by_role("button", name="Share a read-only link").click()
     link_box = page.locator("#chmocoder-share-link textarea, #chmocoder-share-link input").first
     expect(link_box).to_have_value(re.compile(r"\?share="))
@@ -372,7 +373,7 @@ def test_markdown_and_json_exports_download(page: Page, server: LiveServer) -> N
     open_app(page, server.url)
     ask(page, "Export me: how do I open a file in Python?")
     answer = bubbles(page, "bot").last.inner_text()
-    page.locator("#chmocoder-manage").get_by_text("This chat").click()
+    page.locator("#chmocoder-manage").get_by_text("This chat", exact=True).click()
     with page.expect_download() as markdown:
         page.locator("#chmocoder-downloads").get_by_text("Markdown").click()
     text = Path(markdown.value.path()).read_text()
@@ -421,13 +422,27 @@ def test_refused_message_stays_in_the_box(page: Page, server: LiveServer, artifa
     page.screenshot(path=str(artifacts / "08-refused.png"))
 
 
-def test_chat_links_open_that_chat_and_unknown_ids_get_a_notice(page: Page, server: LiveServer, client: Client) -> None:
-    chat_id = client.predict("review", "expert", api_name="/new_chat")
+def test_chat_links_open_that_chat_and_unknown_ids_get_a_notice(
+    page: Page, server: LiveServer, client: Client, artifacts: Path
+) -> None:
+    """A chat opened by its link is the opener's as a guest: readable and continued, but only removable
+    from their list (before, they could rename and delete someone else's chat)."""
+    chat_id = client.predict("review", "expert", secrets.token_urlsafe(32), api_name="/new_chat")
     client.submit(chat_id, "Review: `x = [i for i in range(10) if i % 2 == 0]`", api_name="/chat").result()
     page.goto(f"{server.url}?chat={chat_id}")
     expect(bubbles(page, "user").first).to_contain_text("Review:", timeout=15_000)
     expect(page.get_by_role("combobox", name="Task")).to_have_value("Review code")
     expect(page.get_by_role("combobox", name="Level")).to_have_value("Expert")
+    expect(page.locator("#chmocoder-chats")).to_contain_text("· opened by link")
+    page.locator("#chmocoder-manage").get_by_text("This chat", exact=True).click()
+    expect(page.locator("#chmocoder-guest-note")).to_contain_text("Someone else started this chat")
+    expect(page.locator("#chmocoder-delete")).to_be_hidden()
+    expect(page.get_by_role("button", name="Rename")).to_be_hidden()
+    page.screenshot(path=str(artifacts / "17-guest-chat.png"))
+    page.locator("#chmocoder-remove").click()
+    expect(page.locator("#chmocoder-notice")).to_contain_text("Removed from your list", timeout=15_000)
+    expect(page.locator("#chmocoder-chats")).not_to_contain_text("Review:")
+    assert client.predict(chat_id, api_name="/history")[0]["content"].startswith("Review:"), "the chat stays"
     page.goto(f"{server.url}?chat=not-a-real-chat-id")
     expect(page.locator("#chmocoder-notice")).to_contain_text("expired or does not exist", timeout=15_000)
     expect(bubbles(page, "user")).to_have_count(0)

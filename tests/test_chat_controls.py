@@ -40,7 +40,8 @@ def test_edit_replaces_a_message_and_drops_what_followed(service: ChatService) -
     ask(service, chat, "What is a dict?")
     answer = list(service.edit(chat, 0, "What is a set?"))[-1].text
     assert [(m["role"], m["content"]) for m in service.history(chat)] == [
-        ("user", "What is a set?"), ("assistant", answer),
+        ("user", "What is a set?"),
+        ("assistant", answer),
     ]
 
 
@@ -78,6 +79,30 @@ def test_undo_removes_the_last_exchange_and_returns_the_question(service: ChatSe
     assert service.history(chat) == []
     with pytest.raises(InvalidInput, match="no question"):
         service.undo(chat)
+
+
+def test_a_chat_opened_by_its_id_is_a_guests_who_can_only_remove_it_from_their_list(
+    service: ChatService, library: ChatLibrary
+) -> None:
+    """Anyone holding a chat id could open it, which put it in their list, and then rename or delete it."""
+    alice, mallory = owner(), owner()
+    chat = service.new_chat(owner=alice)
+    ask(service, chat, "Alice's question")
+    library.open_chat(chat, mallory)
+    assert [(c["id"], c["guest"]) for c in library.list_chats(mallory)] == [(chat, True)]
+    assert [(c["id"], c["guest"]) for c in library.list_chats(alice)] == [(chat, False)]
+    for action, doing in (
+        (lambda: library.rename(chat, mallory, "mine now"), "rename it"),
+        (lambda: library.share(chat, mallory), "share it"),
+        (lambda: library.delete(chat, mallory), "delete it; you can remove it from your list"),
+    ):
+        with pytest.raises(Forbidden, match=f"only the person who started this chat can {doing}"):
+            action()
+    ask(service, chat, "Mallory continues it")  # the id is the key to reading and continuing
+    library.remove_from_list(chat, mallory)
+    assert library.list_chats(mallory) == [] and service.info(chat)["title"] == "Alice's question"
+    library.rename(chat, alice, "Renamed by Alice")
+    library.delete(chat, alice)
 
 
 def test_each_browser_sees_only_its_own_chats(service: ChatService, library: ChatLibrary) -> None:

@@ -135,8 +135,10 @@ def test_every_gradio_client_endpoint(live: LiveServer) -> None:
     listed = client.predict(me, api_name="/list_chats")
     assert [c["id"] for c in listed] == [chat_id] and listed[0]["title"] == "What does `len` do?"
     assert client.predict(other, api_name="/list_chats") == []
-    with pytest.raises(AppError, match="not in your list"):
+    with pytest.raises(AppError, match="only the person who started this chat can delete it"):
         client.predict(chat_id, other, api_name="/delete_chat")
+    with pytest.raises(AppError, match="not in your list"):
+        client.predict(chat_id, other, api_name="/remove_chat")
     assert client.predict(chat_id, me, api_name="/delete_chat") is True
     with pytest.raises(AppError, match="unknown chat id"):
         client.predict(chat_id, api_name="/history")
@@ -159,7 +161,7 @@ def test_rest_api(live: LiveServer) -> None:
     assert httpx.get(f"{api}/chats/{'A' * 32}").status_code == 404
     assert httpx.get(f"{api}/chats/{'A' * 32}").json() == {"detail": "unknown chat id (it may have expired)"}
     forbidden = httpx.delete(f"{api}/chats/{chat_id}", headers={"X-ChMOCoder-Owner": other})
-    assert forbidden.status_code == 403 and "not in your list" in forbidden.json()["detail"]
+    assert forbidden.status_code == 403 and "only the person who started" in forbidden.json()["detail"]
     assert httpx.post(f"{api}/chats", json={"task": "hack"}).status_code == 422
     broken = httpx.post(f"{api}/chats", content=b"{not json", headers={"content-type": "application/json"})
     assert broken.status_code == 422 and "detail" in broken.json()

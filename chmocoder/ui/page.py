@@ -38,6 +38,7 @@ class Shown:
     stats: str | None = None  # None: the stats line stays as it is
     message: str | None = None  # None: the message box stays as it is
     fresh: bool = False  # a chat was opened or a turn has finished: panels that follow the answers refill
+    guest: bool = False  # this browser opened the chat by its id but did not start it
 
 
 class Page:
@@ -70,10 +71,12 @@ class Page:
         """The chat as stored now; a turn still saving (a reload or Stop mid-answer) is waited for."""
         meta: dict[str, str] | None = None
         history: list[dict[str, Any]] = []
+        guest = False
         if chat_id:
             self.service.wait_until_saved(chat_id)
             meta, history = self.service.chat(chat_id)
-        return Shown(chat_id, owner, meta, history, self.library.list_chats(owner), **how)
+            guest = self.library.is_guest(chat_id, owner, meta)
+        return Shown(chat_id, owner, meta, history, self.library.list_chats(owner), **how, guest=guest)
 
     def paint(self, shown: Shown) -> Updates:
         updates: Updates = {}

@@ -193,8 +193,12 @@ def export_links(url: str) -> str:
     )
 
 
-def chat_choices(chats: list[dict[str, str]]) -> list[tuple[str, str]]:
-    return [(c["title"] or "New chat", c["id"]) for c in chats]
+GUEST_MARK = " · opened by link"
+
+
+def chat_choices(chats: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The sidebar's list; a chat someone else started (opened by its id) says so."""
+    return [((c["title"] or "New chat") + (GUEST_MARK if c.get("guest") else ""), c["id"]) for c in chats]
 
 
 # -- the workspace ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ NOW = {"queue": False, "api_visibility": "private"}
 CONFIRM_DELETE = (
     "(...args) => { if (!confirm('Delete this chat for good?')) throw new Error('cancelled'); return args; }"
 )
+GUEST_NOTE = "*Someone else started this chat: you can read and continue it, not rename, share or delete it.*"
 # The server makes the token; the browser, which knows its own address, turns it into a link.
 SHARE_LINK = "(t) => t ? window.location.origin + window.location.pathname + '?share=' + t : ''"
 
@@ -33,14 +34,23 @@ class Sidebar:
     share_link: gr.Textbox
     downloads: gr.HTML
     delete: gr.Button
+    remove: gr.Button
+    guest_note: gr.Markdown
 
     def paint(self, shown: Shown) -> Updates:
-        current = shown.chat_id
+        """Only the browser that started a chat may rename, share or delete it; one that opened it by
+        its id (a guest) may read, continue it, and take it off its own list."""
+        current, creator = shown.chat_id, not shown.guest
         return {
             self.chat_list: gr.update(choices=chat_choices(shown.chats), value=current or None),
-            self.title_box: (shown.meta or {}).get("title", ""),
+            self.title_box: gr.update(value=(shown.meta or {}).get("title", ""), interactive=creator),
             self.downloads: export_links(f"download/chats/{current}" if current else ""),
-            self.share_link: "",
+            self.share_link: gr.update(value="", visible=creator),
+            self.rename: gr.update(visible=creator),
+            self.share: gr.update(visible=creator),
+            self.delete: gr.update(visible=creator),
+            self.remove: gr.update(visible=shown.guest),
+            self.guest_note: gr.update(visible=shown.guest),
         }
 
 
@@ -58,8 +68,12 @@ def build(page: Page) -> Sidebar:
             )
             downloads = gr.HTML("", elem_id="chmocoder-downloads")
             delete = gr.Button("Delete this chat", variant="stop", size="sm", elem_id="chmocoder-delete")
-    panel = Sidebar(sidebar, new_chat, chat_list, title_box, rename, share, share_link, downloads, delete)
-    page.paints([chat_list, title_box, downloads, share_link], panel.paint)
+            guest_note = gr.Markdown(GUEST_NOTE, visible=False, elem_id="chmocoder-guest-note")
+            remove = gr.Button("Remove from my list", size="sm", visible=False, elem_id="chmocoder-remove")
+    panel = Sidebar(
+        sidebar, new_chat, chat_list, title_box, rename, share, share_link, downloads, delete, remove, guest_note
+    )
+    page.paints([chat_list, title_box, downloads, share_link, rename, share, delete, remove, guest_note], panel.paint)
     return panel
 
 
@@ -100,6 +114,16 @@ def wire(page: Page, side: Sidebar) -> None:
         return page.show("", values[owner], notice="*Chat deleted.*", stats="")
 
     side.delete.click(delete_open_chat, {chat_id, owner}, page.outputs, js=CONFIRM_DELETE, **NOW)
+
+    def remove_open_chat(values: dict[Any, Any]) -> Updates:
+        try:
+            library.remove_from_list(values[chat_id], values[owner])
+        except ChatError as exc:
+            gr.Warning(str(exc))
+            return {}
+        return page.show("", values[owner], notice="*Removed from your list; the chat itself stays.*", stats="")
+
+    side.remove.click(remove_open_chat, {chat_id, owner}, page.outputs, **NOW)
 
     def make_share(values: dict[Any, Any]) -> str:
         try:
