@@ -7,10 +7,9 @@ every error body is JSON ({"detail": "..."}). The page's own download links live
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from . import export
@@ -126,22 +125,6 @@ def library_of(request: Request) -> ChatLibrary:
     return request.app.state.library
 
 
-def require_api_key(
-    request: Request,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-    x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> None:
-    """With CHMOCODER_API_KEY set, /api and /v1 need it (Bearer token or X-API-Key)."""
-    expected = request.app.state.settings.api_key
-    if not expected:
-        return
-    given = x_api_key or (authorization or "").removeprefix("Bearer ").strip()
-    if not secrets.compare_digest(given.encode(), expected.encode()):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "a valid API key is required", headers={"WWW-Authenticate": "Bearer"}
-        )
-
-
 def chat_fields(meta: dict[str, Any]) -> dict[str, Any]:
     """What a summary and a transcript both say about a chat, from its stored metadata."""
     return {
@@ -173,7 +156,7 @@ def download(meta: dict[str, str], messages: list[dict], fmt: Format) -> Respons
 
 
 def build_router() -> APIRouter:
-    router = APIRouter(prefix="/api", tags=["chats"], dependencies=[Depends(require_api_key)], responses=ERRORS)
+    router = APIRouter(prefix="/api", tags=["chats"], responses=ERRORS)
 
     @router.post("/chats", status_code=201, response_model=ChatSummary)
     def create_chat(request: Request, body: NewChat, owner: OptionalOwner = None) -> ChatSummary:

@@ -20,11 +20,11 @@ from contextlib import closing
 from typing import Annotated, Any, Literal
 
 import anyio
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from .api import http_status, require_api_key
+from .api import http_status
 from .chat import ChatService, Reply, TurnOptions
 from .errors import ChatError, InvalidInput
 
@@ -135,7 +135,7 @@ class Admission:
 
 
 def build_openai_router(service: ChatService, model_id: str, queue_limit: int) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(require_api_key)])
+    router = APIRouter(prefix="/v1", tags=["openai"])
     admission = Admission(queue_limit)
     created = int(time.time())
 

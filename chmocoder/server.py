@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import __version__
+from .access import AccessPolicy, login_router
 from .api import build_download_router, build_router
 from .body_limit import BodyLimit
 from .chat import ChatService
@@ -32,6 +33,7 @@ from .openai_api import build_openai_router
 from .redis_server import EmbeddedRedis
 from .runner import CodeRunner
 from .sandbox import Sandbox
+from .security_headers import SecurityHeaders
 from .settings import Settings
 from .store import ChatStore, StoreError
 from .ui import CSS, build_ui
@@ -199,8 +201,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(build_openai_router(service, public_model_id(settings.model), settings.queue_max_size))
     app.add_exception_handler(RequestValidationError, invalid_request)  # type: ignore[arg-type]
 
-    app.add_middleware(RequestCounter, root_path=settings.root_path)
+    if settings.api_key:
+        app.include_router(login_router(settings.api_key, settings.root_path, settings.session_hours * 3600))
+    # The last added runs first: headers on every response, then counting, then the access policy
+    # (before anything is read), then the body limit.
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes, root_path=settings.root_path)
+    app.add_middleware(
+        AccessPolicy, api_key=settings.api_key, root_path=settings.root_path, open_paths=settings.open_path_list
+    )
+    app.add_middleware(RequestCounter, root_path=settings.root_path)
+    app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors_policy)
 
     demo = build_ui(service, library, settings, runner)
     demo.queue(max_size=settings.queue_max_size, default_concurrency_limit=1)

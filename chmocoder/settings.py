@@ -71,7 +71,10 @@ class Settings(BaseSettings):
     )
 
     queue_max_size: int = Field(ge=1, description="Requests waiting in the queue beyond this are refused.")
-    api_key: str = Field(description="When set, /api and /v1 require it as 'Authorization: Bearer <key>'.")
+    api_key: str = Field(description="When set, every route that reads or writes a chat requires it (or a login).")
+    open_paths: str = Field(description="With an API key set, these paths (comma-separated) stay open anyway.")
+    session_hours: int = Field(ge=1, description="A browser's login (for the API key) lasts this long.")
+    frame_ancestors: str = Field(description="Sites that may frame the app (CSP); empty = none, or HF on a Space.")
 
     host: str = Field(description="Interface to listen on (GRADIO_SERVER_NAME also works).")
     port: int = Field(ge=1, le=65535, description="Port to listen on (PORT and GRADIO_SERVER_PORT also work).")
@@ -100,6 +103,17 @@ class Settings(BaseSettings):
         if self.max_new_tokens > self.max_new_tokens_limit:
             raise ValueError("max_new_tokens must not exceed max_new_tokens_limit")
         return self
+
+    @property
+    def open_path_list(self) -> tuple[str, ...]:
+        return tuple(p.strip().rstrip("/") for p in self.open_paths.split(",") if p.strip())
+
+    @property
+    def frame_ancestors_policy(self) -> str:
+        """A Hugging Face Space shows the app in a frame on huggingface.co; elsewhere nobody may."""
+        if self.frame_ancestors:
+            return self.frame_ancestors
+        return "https://huggingface.co https://*.hf.space" if os.environ.get("SPACE_ID") else "'none'"
 
     @property
     def threads(self) -> int:

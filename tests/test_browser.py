@@ -683,3 +683,31 @@ def test_with_the_sandbox_off_the_workspace_says_why_and_cannot_run(
         page.screenshot(path=str(artifacts / "16-sandbox-off.png"))
     finally:
         page.context.close()
+
+
+def test_with_an_api_key_the_page_asks_for_it_once_and_then_works(
+    browser: Browser, start_server: Callable[..., LiveServer], redis_server, artifacts: Path
+) -> None:
+    """The login page gives the browser a session; the whole page (its own API, the answer stream)
+    works under the Content-Security-Policy, and nothing it needs is refused by it."""
+    server = start_server(redis_server.url, api_key="sekret-key", **BROWSER_CORE)
+    page = new_page(browser)
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    try:
+        page.goto(server.url)
+        expect(page.get_by_label("Access key")).to_be_visible(timeout=15_000)
+        page.get_by_label("Access key").fill("guess")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("alert")).to_have_text("That is not the access key.")
+        page.screenshot(path=str(artifacts / "18-login.png"))
+        page.get_by_label("Access key").fill("sekret-key")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("#chmocoder-input textarea")).to_be_visible(timeout=30_000)
+        page.wait_for_timeout(500)
+        ask(page, "Say hello.")
+        expect(bubbles(page, "bot").last).not_to_be_empty()
+        page.screenshot(path=str(artifacts / "19-signed-in.png"))
+        assert refused == [], f"the page needs something its policy refuses: {refused}"
+    finally:
+        page.context.close()

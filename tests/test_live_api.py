@@ -130,7 +130,7 @@ def test_api_page_documents_the_named_endpoints(live: LiveServer) -> None:
 
     assert not info["unnamed_endpoints"]
     assert set(named) == {
-        "/new_chat", "/chat", "/history", "/list_chats", "/delete_chat", "/run_code",
+        "/new_chat", "/chat", "/history", "/list_chats", "/delete_chat", "/remove_chat", "/run_code",
     }, "UI steps stay hidden"
     chat = named["/chat"]
     assert [p["parameter_name"] for p in chat["parameters"]][:6] == [

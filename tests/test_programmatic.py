@@ -200,18 +200,51 @@ def test_health_metrics_and_logs(live: LiveServer) -> None:
     assert marker not in log, "message text never goes to the logs at INFO level"
 
 
-def test_api_key_guards_api_and_v1_but_not_the_page(start_server: Callable[..., LiveServer], redis_server) -> None:
+def test_the_api_key_guards_every_route_to_a_chat_and_browsers_sign_in(
+    start_server: Callable[..., LiveServer], redis_server
+) -> None:
+    """With the key set, /gradio_api/call/* and /download/... served transcripts that /api refused."""
     server = start_server(redis_server.url, api_key="sekret-key")
-    assert httpx.get(server.url + "api/chats/" + "A" * 32).status_code == 401
-    with_key = httpx.get(server.url + "api/chats/" + "A" * 32, headers={"Authorization": "Bearer sekret-key"})
-    assert with_key.status_code == 404
+    key = {"Authorization": "Bearer sekret-key"}
+    client = Client(server.url, verbose=False, headers=key)
+    chat_id = client.predict("write", "beginner", api_name="/new_chat")
+    client.submit(chat_id, "Say hi.", api_name="/chat").result()
+    for path in (f"api/chats/{chat_id}", f"download/chats/{chat_id}", "config", "docs", "openapi.json"):
+        refused = httpx.get(server.url + path)
+        assert refused.status_code == 401 and refused.json() == {"detail": "a valid API key is required"}, path
+        assert httpx.get(server.url + path, headers=key).status_code == 200, path
+    call = httpx.post(server.url + "gradio_api/call/history", json={"data": [chat_id]})
+    assert call.status_code == 401, "the page's own API is guarded too"
+    assert httpx.post(server.url + "gradio_api/call/history", json={"data": [chat_id]}, headers=key).status_code == 200
     with pytest.raises(AuthenticationError):
         OpenAI(base_url=server.url + "v1", api_key="wrong", max_retries=0).models.list()
+    assert httpx.get(server.url + "v1/models").json()["error"]["code"] == "invalid_api_key"
     assert OpenAI(base_url=server.url + "v1", api_key="sekret-key").models.list().data
-    assert httpx.get(server.url).status_code == 200
-    client = Client(server.url, verbose=False)
-    chat_id = client.predict("write", "beginner", api_name="/new_chat")
-    assert httpx.get(f"{server.url}download/chats/{chat_id}").status_code == 200, "the page's downloads need no key"
+    for open_path in ("healthz", "readyz", "metrics"):
+        assert httpx.get(server.url + open_path).status_code == 200, open_path
+    with pytest.raises(Exception):  # noqa: B017, PT011 - gradio_client fails on the 401 for /config
+        Client(server.url, verbose=False)
+
+    page = httpx.get(server.url, headers={"Accept": "text/html"})
+    assert page.status_code == 303 and page.headers["location"] == "/login?next=/"
+    wrong = httpx.post(server.url + "login", data={"key": "guess", "next": "/"})
+    assert wrong.status_code == 401 and "That is not the access key." in wrong.text
+    signed_in = httpx.post(server.url + "login", data={"key": "sekret-key", "next": "//evil.example/"})
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/", "never off-site"
+    cookies = signed_in.cookies
+    assert "httponly" in signed_in.headers["set-cookie"].lower()
+    assert httpx.get(server.url, cookies=cookies).status_code == 200
+    assert httpx.get(f"{server.url}download/chats/{chat_id}", cookies=cookies).status_code == 200
+    forged = {"chmocoder_session": "9999999999.0000"}
+    assert httpx.get(f"{server.url}download/chats/{chat_id}", cookies=forged).status_code == 401
+
+
+def test_every_response_carries_the_security_headers(live: LiveServer) -> None:
+    for path in ("", "healthz", "api/chats/" + "A" * 32, "v1/models"):
+        headers = httpx.get(live.url + path).headers
+        assert "frame-ancestors 'none'" in headers["content-security-policy"], path
+        assert headers["x-content-type-options"] == "nosniff" and headers["referrer-policy"] == "no-referrer"
+        assert headers["x-frame-options"] == "DENY"
 
 
 def test_readyz_reports_redis_down(start_server: Callable[..., LiveServer], tmp_path) -> None:
