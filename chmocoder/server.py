@@ -30,6 +30,7 @@ from .library import ChatLibrary
 from .metrics import REQUESTS, watch_queue
 from .model_files import resolve_model
 from .openai_api import build_openai_router
+from .rate_limits import RateLimits
 from .redis_server import EmbeddedRedis
 from .runner import CodeRunner
 from .sandbox import Sandbox
@@ -153,7 +154,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     engine = Engine(model_path, n_ctx=settings.n_ctx, n_threads=settings.threads, n_batch=settings.n_batch, cache=cache)
     embedded = None if settings.redis_url else EmbeddedRedis(settings.data_dir).start()
-    store = ChatStore.from_url(settings.redis_url or embedded.url, settings.chat_ttl_seconds)  # type: ignore[union-attr]
+    redis_url = settings.redis_url or embedded.url  # type: ignore[union-attr]
+    store = ChatStore.from_url(redis_url, settings.chat_ttl_seconds)
     sandbox = Sandbox(
         workers=settings.sandbox_workers,
         time_limit_s=settings.sandbox_time_limit_s,
@@ -203,12 +205,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     if settings.api_key:
         app.include_router(login_router(settings.api_key, settings.root_path, settings.session_hours * 3600))
-    # The last added runs first: headers on every response, then counting, then the access policy
-    # (before anything is read), then the body limit.
+    # The last added runs first: headers on every response, counting, rate limits (before the access
+    # policy, so that guessing keys is limited too), the access policy, then the body limit.
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes, root_path=settings.root_path)
     app.add_middleware(
         AccessPolicy, api_key=settings.api_key, root_path=settings.root_path, open_paths=settings.open_path_list
     )
+    if settings.rate_limit:
+        app.add_middleware(
+            RateLimits, redis_url=redis_url, per_client=settings.rate_limit,
+            sign_in=settings.sign_in_limit, root_path=settings.root_path,
+        )  # fmt: skip
     app.add_middleware(RequestCounter, root_path=settings.root_path)
     app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors_policy)
 

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from limits import parse
 from pydantic import Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
@@ -72,6 +73,8 @@ class Settings(BaseSettings):
 
     queue_max_size: int = Field(ge=1, description="Requests waiting in the queue beyond this are refused.")
     api_key: str = Field(description="When set, every route that reads or writes a chat requires it (or a login).")
+    rate_limit: str = Field(description="Requests per client address on the working routes; '' = none.")
+    sign_in_limit: str = Field(description="Sign-in attempts per client address on /login.")
     open_paths: str = Field(description="With an API key set, these paths (comma-separated) stay open anyway.")
     session_hours: int = Field(ge=1, description="A browser's login (for the API key) lasts this long.")
     frame_ancestors: str = Field(description="Sites that may frame the app (CSP); empty = none, or HF on a Space.")
@@ -97,6 +100,16 @@ class Settings(BaseSettings):
             return None
         value = value.expanduser()
         return value if value.is_absolute() else PROJECT_ROOT / value
+
+    @field_validator("rate_limit", "sign_in_limit")
+    @classmethod
+    def _a_rate(cls, value: str) -> str:
+        if value:
+            try:
+                parse(value)
+            except ValueError as exc:
+                raise ValueError(f"{value!r} is not a rate such as '120/minute' or '10 per hour'") from exc
+        return value
 
     @model_validator(mode="after")
     def _answer_limits(self) -> Settings:

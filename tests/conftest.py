@@ -65,6 +65,7 @@ def make_settings(redis_url: str, **overrides: object) -> Settings:
         "max_new_tokens": 48,
         "log_level": "INFO",
         "journal_dir": tempfile.mkdtemp(prefix="chmocoder-journal-"),
+        "rate_limit": "100000/minute",
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -127,6 +128,7 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
         home = tmp_path_factory.mktemp("app")
         env.setdefault("CHMOCODER_JOURNAL_DIR", str(home / "journal"))
         env.setdefault("CHMOCODER_SHUTDOWN_GRACE_S", "2")  # a stop at the end of a test need not wait long
+        env.setdefault("CHMOCODER_RATE_LIMIT", "100000/minute")  # counted, never reached by a test's own calls
         server = LiveServer(env, home / "app.log").start(until=until)
         started.append(server)
         return server

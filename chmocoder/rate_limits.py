@@ -1,0 +1,85 @@
+"""Per-client rate limits on the HTTP routes that do work, counted in Redis so that replicas share them.
+
+A client is its address (as uvicorn reports it: behind a proxy, the forwarded one it trusts); not
+a key it sends, which a client could vary at will. What is limited: the REST and
+/v1 APIs, the downloads, every event the page or a `gradio_client` sends (`/gradio_api/queue/join`,
+`/gradio_api/call/...`) and sign-in attempts; the page's assets, its event stream and the probes are
+not, so loading the page never counts against anyone. Over the limit, a request gets 429 with
+Retry-After (in OpenAI's error shape under /v1). The counts live in the chats' Redis (moving
+window, `limits`' asyncio storage on redis-py, never blocking the event loop); if Redis cannot be
+reached the request is served: the chats are unavailable then anyway, and the limit is not what
+should fail.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
+
+LIMITED = ("/api/", "/v1/", "/download/", "/gradio_api/queue/join", "/gradio_api/call/")
+SIGN_IN = "/login"
+
+
+class RateLimits:
+    def __init__(self, app: ASGIApp, redis_url: str, per_client: str, sign_in: str, root_path: str = "") -> None:
+        self.app = app
+        self.root_path = root_path
+        self.per_client: RateLimitItem = parse(per_client)
+        self.sign_in: RateLimitItem = parse(sign_in)
+        storage = RedisStorage(
+            "async+" + redis_url, implementation="redispy", key_prefix="chmocoder:limits",
+            socket_timeout=1.5, socket_connect_timeout=1.5,
+        )  # fmt: skip
+        self.limiter = MovingWindowRateLimiter(storage)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = str(scope.get("path", "")).removeprefix(self.root_path)
+        item = self._item(path, scope.get("method", ""))
+        if item is None:
+            await self.app(scope, receive, send)
+            return
+        client = _client(scope)
+        try:
+            allowed = await self.limiter.hit(item, client)
+            if allowed:
+                await self.app(scope, receive, send)
+                return
+            stats = await self.limiter.get_window_stats(item, client)
+        except Exception:  # noqa: BLE001 - any storage failure: serve rather than refuse everyone
+            log.warning("rate limits unavailable (Redis); serving without them", exc_info=True)
+            await self.app(scope, receive, send)
+            return
+        await _refuse(send, path, max(1, math.ceil(stats.reset_time - time.time())), str(item))
+
+    def _item(self, path: str, method: str) -> RateLimitItem | None:
+        if path == SIGN_IN:
+            return self.sign_in if method == "POST" else None
+        return self.per_client if path.startswith(LIMITED) else None
+
+
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return "addr:" + (client[0] if client else "unknown")
+
+
+async def _refuse(send: Send, path: str, retry_after: int, limit: str) -> None:
+    message = f"too many requests ({limit}); try again in {retry_after} s"
+    if path.startswith("/v1/"):
+        body = {"error": {"message": message, "type": "rate_limit_exceeded", "param": None, "code": "rate_limited"}}
+    else:
+        body = {"detail": message}
+    headers = [(b"content-type", b"application/json"), (b"retry-after", str(retry_after).encode())]
+    await send({"type": "http.response.start", "status": 429, "headers": headers})
+    await send({"type": "http.response.body", "body": json.dumps(body).encode()})
