@@ -36,7 +36,7 @@ class RateLimits:
         self.per_client: RateLimitItem = parse(per_client)
         self.sign_in: RateLimitItem = parse(sign_in)
         storage = RedisStorage(
-            "async+" + redis_url, implementation="redispy", key_prefix="chmocoder:limits",
+            async_uri(redis_url), implementation="redispy", key_prefix="chmocoder:limits",
             socket_timeout=1.5, socket_connect_timeout=1.5,
         )  # fmt: skip
         self.limiter = MovingWindowRateLimiter(storage)
@@ -67,6 +67,13 @@ class RateLimits:
         if path == SIGN_IN:
             return self.sign_in if method == "POST" else None
         return self.per_client if path.startswith(LIMITED) else None
+
+
+def async_uri(redis_url: str) -> str:
+    """limits' spelling of a redis-py URL (the embedded Redis listens on a unix socket)."""
+    if redis_url.startswith("unix://"):
+        return "async+redis+unix://" + redis_url.removeprefix("unix://")
+    return "async+" + redis_url
 
 
 def _client(scope: Scope) -> str:

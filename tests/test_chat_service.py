@@ -70,7 +70,7 @@ def test_system_prompt_follows_task_and_level(engine, service: ChatService) -> N
     text = engine.llm.detokenize(
         engine.prompt_tokens([{"role": "system", "content": debug}, {"role": "user", "content": "x"}]), special=True
     ).decode()
-    assert "name the bug" in text.lower() or "Name the bug" in text
+    assert TASK_RULES["debug"] in text and LEVEL_RULES["beginner"] in text, "the model reads the rules verbatim"
     chat_id = service.new_chat("write", "expert")
     list(service.send(chat_id, "Fix: print(1/0)", TurnOptions(task="debug", level="beginner")))
     assert (service.info(chat_id)["task"], service.info(chat_id)["level"]) == ("debug", "beginner")

@@ -35,3 +35,10 @@ def test_sign_in_attempts_are_limited(start_server: Callable[..., LiveServer], r
     server = start_server(redis_server.url, api_key="sekret-key", sign_in_limit="3/minute")
     codes = [httpx.post(server.url + "login", data={"key": f"guess-{i}"}).status_code for i in range(4)]
     assert codes == [401, 401, 401, 429]
+
+
+def test_limits_count_in_the_embedded_redis_too(start_server: Callable[..., LiveServer], tmp_path) -> None:
+    """The embedded Redis listens on a unix socket, which the limits' storage first failed to start on."""
+    server = start_server("", data_dir=str(tmp_path / "data"), rate_limit="3/minute")
+    codes = [httpx.get(server.url + UNKNOWN).status_code for _ in range(4)]
+    assert codes == [404, 404, 404, 429]
