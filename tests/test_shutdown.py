@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 from gradio_client import Client
+from gradio_client.client import Job
 
 from chmocoder.chat import ChatService, TurnOptions
 from chmocoder.engine import Engine
@@ -26,12 +27,13 @@ ESSAY = "Write a long essay about the history of Python."
 LONG = {"n_ctx": "8192", "max_new_tokens_limit": "4000"}
 
 
-def start_answer(server: LiveServer, tokens: int) -> tuple[str, object]:
+def start_answer(server: LiveServer, tokens: int, min_chars: int = 1) -> tuple[str, Job]:
+    """Ask for an essay and wait until at least `min_chars` of it have reached the client."""
     client = Client(server.url, verbose=False)
     chat_id = client.predict("write", "intermediate", api_name="/new_chat")
     job = client.submit(chat_id, ESSAY, None, None, None, tokens, api_name="/chat")
     deadline = time.monotonic() + 60
-    while not job.outputs() and time.monotonic() < deadline:
+    while not (job.outputs() and len(job.outputs()[-1]) >= min_chars) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert job.outputs(), "the answer should have started streaming"
     return chat_id, job
@@ -53,12 +55,13 @@ def test_sigterm_mid_answer_saves_it_as_stopped_and_exits_after_the_grace_period
     redis = EmbeddedRedis(tmp_path / "redis", port=free_port()).start()
     try:
         server = start_server(redis.url, shutdown_grace_s="1", **LONG)
-        chat_id, _ = start_answer(server, 4000)
+        chat_id, job = start_answer(server, 4000, min_chars=100)
+        seen = job.outputs()[-1]
         took = exit_after_sigterm(server)
         assert took < 15, f"the stop took {took:.1f} s"
         messages = ChatStore.from_url(redis.url, 3600).messages(chat_id)
         assert [m["role"] for m in messages] == ["user", "assistant"]
-        assert messages[-1].get("stopped") is True and len(messages[-1]["content"]) > 20
+        assert messages[-1].get("stopped") is True and messages[-1]["content"].startswith(seen)
         assert "stopped: the server is shutting down" in server.log_path.read_text()
     finally:
         redis.stop()
