@@ -2,7 +2,8 @@
 services as the page.
 
 They share the page's queue and its concurrency groups: the model's, so that the model never runs
-two generations at once, and the sandbox's, so that runs of code never wait behind the model. New
+two generations at once; the sandbox's, so that runs of code never wait behind the model; and one for
+reads and chat-list changes, which need only Redis. New
 optional parameters go after the existing ones, never before.
 """
 
@@ -22,6 +23,10 @@ from .runner import CodeRunner
 
 MODEL_QUEUE = "model"  # one concurrency group for everything that runs the model
 SANDBOX_QUEUE = "sandbox"  # and one for people's own runs of code, as many at once as the sandbox has workers
+# Reads and chat-list changes (Redis only) share a group of their own: they never wait behind the model,
+# and a full model queue never refuses them (chmocoder.gradio_internals.limit_waiting).
+READS_QUEUE = "reads"
+READS = {"concurrency_id": READS_QUEUE, "concurrency_limit": 8}
 NO_SANDBOX = "code cannot run here: this server has no code sandbox"
 
 
@@ -137,12 +142,12 @@ def add_api(service: ChatService, library: ChatLibrary, runner: CodeRunner | Non
             raise gr.Error(str(exc)) from None
         return True
 
-    gr.api(new_chat, api_name="new_chat")
-    gr.api(list_chats, api_name="list_chats")
-    gr.api(delete_chat, api_name="delete_chat")
-    gr.api(remove_chat, api_name="remove_chat")
+    gr.api(new_chat, api_name="new_chat", **READS)
+    gr.api(list_chats, api_name="list_chats", **READS)
+    gr.api(delete_chat, api_name="delete_chat", **READS)
+    gr.api(remove_chat, api_name="remove_chat", **READS)
     gr.api(chat, api_name="chat", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
-    gr.api(history, api_name="history")
+    gr.api(history, api_name="history", **READS)
     add_run_code(runner)
 
 

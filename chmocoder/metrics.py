@@ -22,7 +22,7 @@ TOKENS_PER_SECOND = Histogram(
 )
 REDIS_ERRORS = Counter("chmocoder_redis_errors_total", "Redis calls that failed")
 VERDICTS = Counter("chmocoder_verdicts_total", "Checked answers by verdict (verified, failed, not_checked)", ["status"])
-QUEUE_DEPTH = Gauge("chmocoder_queue_depth", "Requests waiting in the Gradio queue")
+QUEUE_DEPTH = Gauge("chmocoder_queue_depth", "Requests waiting in the Gradio queue for the model")
 
 
 def observe_turn(outcome: str, stats: dict[str, float | int | str | None]) -> None:

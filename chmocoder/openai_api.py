@@ -24,6 +24,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from .admission import ModelAdmission
 from .api import http_status
 from .chat import ChatService, Reply, TurnOptions
 from .errors import ChatError, InvalidInput
@@ -114,29 +115,8 @@ def openai_error(exc: ChatError | str, code: int | None = None) -> JSONResponse:
     return JSONResponse({"error": {"message": str(exc), "type": kind, "code": status}}, status_code=status)
 
 
-class Admission:
-    """Bounds how many /v1 requests may wait for the model, like the page's queue does."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.waiting = 0
-        self._lock = threading.Lock()
-
-    def enter(self) -> bool:
-        with self._lock:
-            if self.waiting >= self.limit:
-                return False
-            self.waiting += 1
-            return True
-
-    def leave(self) -> None:
-        with self._lock:
-            self.waiting -= 1
-
-
-def build_openai_router(service: ChatService, model_id: str, queue_limit: int) -> APIRouter:
+def build_openai_router(service: ChatService, model_id: str, admission: ModelAdmission) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["openai"])
-    admission = Admission(queue_limit)
     created = int(time.time())
 
     @router.get("/models", response_model=ModelList)
@@ -148,8 +128,10 @@ def build_openai_router(service: ChatService, model_id: str, queue_limit: int) -
         "/chat/completions",
         response_model=None,
         responses={
-            200: {"description": "A chat.completion, or chat.completion.chunk events when streaming",
-                  "content": {"application/json": {}, "text/event-stream": {}}},
+            200: {
+                "description": "A chat.completion, or chat.completion.chunk events when streaming",
+                "content": {"application/json": {}, "text/event-stream": {}},
+            },
             **OPENAI_ERRORS,
         },
     )
@@ -256,7 +238,7 @@ def continuation(sent: str, reply: Reply) -> tuple[str, str]:
     """What to send for this reply after `sent`, and what has then been sent. A stream cannot take
     text back: when a repair replaces the draft, the corrected answer follows a separator instead."""
     if reply.text.startswith(sent):
-        return reply.text[len(sent):], reply.text
+        return reply.text[len(sent) :], reply.text
     summary = (reply.attempts[-1].get("verdict") or {}).get("summary", "the checks failed") if reply.attempts else ""
     return REPLACED.format(summary=summary or "a check failed") + reply.text, reply.text
 
@@ -273,7 +255,9 @@ def chunk(completion_id: str, model_id: str, delta: dict[str, str], finish: str 
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
 
-async def sse(replies: Iterator[Reply], completion_id: str, model_id: str, admission: Admission) -> AsyncIterator[str]:
+async def sse(
+    replies: Iterator[Reply], completion_id: str, model_id: str, admission: ModelAdmission
+) -> AsyncIterator[str]:
     """Server-sent events from the chat service's replies. Cancellation (a client that went away)
     lands here between tokens; closing `replies` then stops the model and frees it."""
     sent = ""

@@ -17,11 +17,13 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import __version__
+from . import __version__, gradio_internals
 from .access import AccessPolicy, login_router
+from .admission import ModelAdmission
 from .api import build_download_router, build_router
 from .body_limit import BodyLimit
 from .chat import ChatService
+from .client_api import MODEL_QUEUE, SANDBOX_QUEUE
 from .engine import Engine
 from .invalid_requests import invalid_request
 from .journal import Journal, keep_replaying
@@ -76,21 +78,37 @@ BUSY_POLL_S = 0.02
 PROGRESS_POLL_S = 0.1
 
 
-def poll_queue_by_model_state(demo: gr.Blocks, engine: Engine) -> None:
+def poll_queue_by_model_state(queue: gradio_internals.Queue, engine: Engine) -> None:
     """While the model generates, frequent queue wake-ups pre-empt llama.cpp's busy threads (1 ms
     polling cost about 5% of its speed on 2 cores), and a request arriving then waits for the model
     anyway: poll every 20 ms. While the model is idle, poll every 4 ms so that a request starts at
     once (1.2% of a core when idle, against 3.9% at Gradio's 1 ms)."""
-    queue = getattr(demo, "_queue", None)
-    if queue is None or not hasattr(queue, "sleep_when_free"):
-        return
-    queue.progress_update_sleep_when_free = PROGRESS_POLL_S
 
     def on_busy(busy: bool) -> None:
-        queue.sleep_when_free = BUSY_POLL_S if busy else IDLE_POLL_S
+        gradio_internals.set_polling(queue, BUSY_POLL_S if busy else IDLE_POLL_S, PROGRESS_POLL_S)
 
     on_busy(False)
     engine.on_busy = on_busy
+
+
+def busy_message(group: str) -> str:
+    what = "the model" if group == MODEL_QUEUE else "the code sandbox"
+    return f"{what} is busy and its queue is full; try again in a moment"
+
+
+def start_queue(demo: gr.Blocks, engine: Engine, admission: ModelAdmission) -> None:
+    """Gradio's queue, with its limit on waiting requests applied to the model's group (shared with
+    /v1's waiting requests) and the sandbox's: reads and chat-list changes are never refused."""
+    demo.queue(max_size=None, default_concurrency_limit=1)
+    queue = gradio_internals.check(demo)
+    admission.queued = lambda: gradio_internals.waiting(queue, MODEL_QUEUE)
+    limits = {
+        MODEL_QUEUE: lambda: admission.full(),
+        SANDBOX_QUEUE: lambda: gradio_internals.waiting(queue, SANDBOX_QUEUE) >= admission.limit,
+    }
+    gradio_internals.limit_waiting(queue, limits, busy_message)
+    poll_queue_by_model_state(queue, engine)
+    watch_queue(admission.waiting)
 
 
 def public_model_id(model: str) -> str:
@@ -200,7 +218,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_operations_routes(app, engine, store, sandbox, app.state.ready)
     app.include_router(build_router())
     app.include_router(build_download_router())
-    app.include_router(build_openai_router(service, public_model_id(settings.model), settings.queue_max_size))
+    admission = ModelAdmission(settings.queue_max_size)
+    app.include_router(build_openai_router(service, public_model_id(settings.model), admission))
     app.add_exception_handler(RequestValidationError, invalid_request)  # type: ignore[arg-type]
 
     if settings.api_key:
@@ -220,9 +239,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors_policy)
 
     demo = build_ui(service, library, settings, runner)
-    demo.queue(max_size=settings.queue_max_size, default_concurrency_limit=1)
-    poll_queue_by_model_state(demo, engine)
-    watch_queue(lambda: len(getattr(demo, "_queue", None) or ()))
+    start_queue(demo, engine, admission)
     return gr.mount_gradio_app(
         app,
         demo,

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from chmocoder.ui.render import attempt_title
 
+from .busy_model import LONG_ANSWER, LONG_ESSAY, LONG_TOKENS, give_up, occupy_model, still_running
 from .conftest import LiveServer
 
 CHROMIUM = "/usr/bin/chromium"
@@ -38,12 +38,6 @@ ARGS = [
 # also keeps about a core busy per open page: the app and the model slow down with it, much as on a
 # loaded CI machine. How to see here what such a machine does to a test's waits.
 CPU_SLOWDOWN = float(os.environ.get("BROWSER_CPU_SLOWDOWN", "1"))
-# The test model writes this essay, and most long answers, until it reaches the token limit. Answers a
-# test stops or cancels may run this long: about 90 s here, longer than any test needs them to last
-# on a slow machine. Nothing waits for them to end.
-LONG_ESSAY = "Write a long essay about the history of Python."
-LONG_TOKENS = 4000
-LONG_ANSWER = {"n_ctx": "8192", "max_new_tokens_limit": str(LONG_TOKENS)}  # server settings that allow it
 # The browser runs on the model's machine here, never in use. llama.cpp's threads spin on every core they
 # are given, and on a 2-core CI machine Chromium, starved, stopped answering clicks and screenshots for
 # over 30 s while an essay streamed. So the model gets one thread, as the README advises for a machine
@@ -188,36 +182,6 @@ def record_answer_lengths(page: Page) -> None:
             }).observe(chat, {subtree: true, childList: true, characterData: true});
         }"""
     )
-
-
-def occupy_model(server: LiveServer) -> Job:
-    """Another user, a script through the same queue, keeps the model busy writing an essay until the
-    test cancels it. A script rather than a third browser: a page drawing the streamed essay competes
-    with the model for these 2 cores (the test model ran a third slower here) and slows everything the
-    test then waits for."""
-    client = Client(server.url, verbose=False)
-    chat = client.predict("write", "intermediate", api_name="/new_chat")
-    job = client.submit(chat, LONG_ESSAY, None, None, None, LONG_TOKENS, api_name="/chat")
-    deadline = time.monotonic() + 60
-    while not job.outputs() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert job.outputs(), "the essay should have started streaming"
-    return job
-
-
-def give_up(essay: Job) -> None:
-    """The essay's writer cancels it. gradio_client waits 5 s for the server's reply to its cancel
-    request; on a machine this test keeps busy (throttled pages) the reply was seen to take longer,
-    while the server had the request and acted on it, as what the test checks next shows."""
-    try:
-        essay.cancel()
-    except httpx.TimeoutException:
-        pass
-
-
-def still_running(essay: Job) -> None:
-    """What follows needs the model busy: say so plainly if this machine let the essay finish first."""
-    assert not essay.done(), f"the essay ended before the test was done with it ({LONG_TOKENS} tokens)"
 
 
 def chat_titles(page: Page) -> list[str]:

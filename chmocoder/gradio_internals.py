@@ -1,0 +1,71 @@
+"""The few places where ChMOCoder reaches into Gradio's queue beyond its public API, in one module.
+
+`check()` runs when the app is built, so an upgrade of Gradio that renames any of them fails at
+start with a clear message instead of mid-turn. What we need and why:
+- a limit on the requests *waiting for the model* only: Gradio's own `max_size` counts the waiting
+  events of every concurrency group, so a busy model made `/history`, `/list_chats` or `/new_chat`
+  answer "Queue is full" although none of them needs the model;
+- how often the queue polls for work (it spins every 1 ms by default, which slows llama.cpp);
+- how many events wait, for `/metrics`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import gradio as gr
+from gradio import route_utils
+from gradio.queueing import Queue
+
+log = logging.getLogger(__name__)
+
+NEEDED = ("blocks", "push", "event_queue_per_concurrency_id", "sleep_when_free", "progress_update_sleep_when_free")
+
+
+class GradioChanged(RuntimeError):
+    """This Gradio lacks an internal that ChMOCoder relies on: pin the version in requirements.txt."""
+
+
+def check(demo: gr.Blocks) -> Queue:
+    """The demo's queue, once every internal this module uses is known to exist."""
+    queue = getattr(demo, "_queue", None)
+    if not isinstance(queue, Queue):
+        raise GradioChanged(f"gradio {gr.__version__}: Blocks._queue is not a gradio.queueing.Queue")
+    missing = [name for name in NEEDED if not hasattr(queue, name)]
+    if not hasattr(route_utils, "get_fn"):
+        missing.append("route_utils.get_fn")
+    if missing:
+        raise GradioChanged(f"gradio {gr.__version__} lacks {', '.join(missing)}; ChMOCoder needs gradio 6.31")
+    return queue
+
+
+def waiting(queue: Queue, group: str) -> int:
+    """Events of one concurrency group waiting to start (not those running)."""
+    events = queue.event_queue_per_concurrency_id.get(group)
+    return len(events.queue) if events is not None else 0
+
+
+def limit_waiting(queue: Queue, full: dict[str, Callable[[], bool]], message: Callable[[str], str]) -> None:
+    """Refuse an event only when `full[its group]()` says its group is full; groups not named are
+    never refused (the queue's global `max_size` must be None). A refusal keeps Gradio's "queue_full"
+    status, so the page and gradio_client report it as they always have."""
+    push: Callable[..., Awaitable[Any]] = queue.push
+
+    async def push_within_limits(body: Any, request: Any, username: str | None) -> Any:
+        try:
+            group = route_utils.get_fn(queue.blocks, None, body).concurrency_id
+        except Exception:  # noqa: BLE001 - an event Gradio itself will refuse, with its own message
+            return await push(body, request, username)
+        is_full = full.get(group)
+        if is_full is not None and is_full():
+            return False, message(group), "queue_full"
+        return await push(body, request, username)
+
+    queue.push = push_within_limits  # type: ignore[method-assign]
+
+
+def set_polling(queue: Queue, seconds: float, progress_seconds: float) -> None:
+    queue.sleep_when_free = seconds
+    queue.progress_update_sleep_when_free = progress_seconds
