@@ -1,22 +1,24 @@
 """REST under /api: chats as JSON for scripts and services, on the same chat service as the page.
 
 Unknown chats are 404, another browser's chat 403, malformed requests 422, storage trouble 503;
-every error body is JSON ({"detail": "..."}). The page's own download links live under
-/download (not /api) so that the page keeps working when an API key is required.
+every error body is JSON ({"detail": "..."}), written by one route class (chmocoder.http_errors).
+The page's own download links live under /download (not /api) so that the page keeps working when
+an API key is required.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from . import export
 from .chat import ChatService
-from .errors import ChatError, Forbidden, InvalidInput, UnknownChat
+from .http_errors import RestRoute
 from .library import ChatLibrary
 from .prompts import DEFAULT_LEVEL, DEFAULT_TASK, Level, Task
+from .records import ChatMeta, StoredMessage
 
 Format = Literal["markdown", "json"]
 OWNER_HEADER = "X-ChMOCoder-Owner"
@@ -103,18 +105,9 @@ ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": ErrorBody, "description": "API key missing or wrong (when CHMOCODER_API_KEY is set)"},
     404: {"model": ErrorBody, "description": "Unknown or expired chat"},
     422: {"model": ErrorBody, "description": "Malformed request"},
+    429: {"model": ErrorBody, "description": "Too many requests from this client (see Retry-After)"},
     503: {"model": ErrorBody, "description": "Chat storage unreachable"},
 }
-
-
-def http_status(exc: ChatError, invalid: int = 422) -> int:
-    """The HTTP status of a refused request; storage trouble (the rest) is 503. OpenAI's protocol
-    answers bad input with 400, this API with 422 like FastAPI's own validation."""
-    return {UnknownChat: 404, Forbidden: 403, InvalidInput: invalid}.get(type(exc), 503)
-
-
-def http_error(exc: ChatError) -> HTTPException:
-    return HTTPException(status_code=http_status(exc), detail=str(exc))
 
 
 def service_of(request: Request) -> ChatService:
@@ -139,7 +132,7 @@ def chat_fields(meta: dict[str, Any]) -> dict[str, Any]:
 MESSAGE_FIELDS = ("role", "content", "stopped", "interrupted", "at", "verdict", "attempts")
 
 
-def transcript(meta: dict[str, str], messages: list[dict], chat_id: str | None) -> Transcript:
+def transcript(meta: ChatMeta, messages: list[StoredMessage], chat_id: str | None) -> Transcript:
     return Transcript(
         id=chat_id,
         messages=[Message(**{k: m[k] for k in MESSAGE_FIELDS if k in m}) for m in messages],
@@ -147,7 +140,7 @@ def transcript(meta: dict[str, str], messages: list[dict], chat_id: str | None) 
     )
 
 
-def download(meta: dict[str, str], messages: list[dict], fmt: Format) -> Response:
+def download(meta: ChatMeta, messages: list[StoredMessage], fmt: Format) -> Response:
     return Response(
         export.render(meta, messages, fmt),
         media_type=export.FORMATS[fmt][1],
@@ -156,51 +149,36 @@ def download(meta: dict[str, str], messages: list[dict], fmt: Format) -> Respons
 
 
 def build_router() -> APIRouter:
-    router = APIRouter(prefix="/api", tags=["chats"], responses=ERRORS)
+    router = APIRouter(prefix="/api", tags=["chats"], responses=ERRORS, route_class=RestRoute)
 
     @router.post("/chats", status_code=201, response_model=ChatSummary)
     def create_chat(request: Request, body: NewChat, owner: OptionalOwner = None) -> ChatSummary:
         """Start a chat; with an owner token it also goes into that owner's list."""
         service = service_of(request)
-        try:
-            chat_id = service.new_chat(body.task, body.level, owner=owner)
-            return summary(chat_id, service.info(chat_id))
-        except ChatError as exc:
-            raise http_error(exc) from None
+        chat_id = service.new_chat(body.task, body.level, owner=owner)
+        return summary(chat_id, service.info(chat_id))
 
     @router.get("/chats", response_model=list[ChatSummary])
     def list_chats(request: Request, owner: Owner) -> list[ChatSummary]:
         """The owner's chats, most recently used first."""
-        try:
-            return [summary(c["id"], c) for c in library_of(request).list_chats(owner)]
-        except ChatError as exc:
-            raise http_error(exc) from None
+        return [summary(c["id"], c) for c in library_of(request).list_chats(owner)]
 
     @router.get("/chats/{chat_id}", response_model=Transcript)
     def get_chat(request: Request, chat_id: str) -> Transcript:
         """A chat's transcript, oldest message first."""
         service = service_of(request)
-        try:
-            return transcript(*service.chat(chat_id), chat_id)
-        except ChatError as exc:
-            raise http_error(exc) from None
+        return transcript(*service.chat(chat_id), chat_id)
 
     @router.delete("/chats/{chat_id}", status_code=204, responses={403: {"model": ErrorBody}})
     def delete_chat(request: Request, chat_id: str, owner: Owner) -> Response:
         """Delete a chat for good: only the owner token that started it may (others get 403)."""
-        try:
-            library_of(request).delete(chat_id, owner)
-        except ChatError as exc:
-            raise http_error(exc) from None
+        library_of(request).delete(chat_id, owner)
         return Response(status_code=204)
 
     @router.post("/chats/{chat_id}/remove-from-list", status_code=204, responses={403: {"model": ErrorBody}})
     def remove_from_list(request: Request, chat_id: str, owner: Owner) -> Response:
         """Take a chat off the owner's list; the chat itself stays (all a guest may do)."""
-        try:
-            library_of(request).remove_from_list(chat_id, owner)
-        except ChatError as exc:
-            raise http_error(exc) from None
+        library_of(request).remove_from_list(chat_id, owner)
         return Response(status_code=204)
 
     @router.get("/chats/{chat_id}/export", response_class=Response)
@@ -220,24 +198,18 @@ def summary(chat_id: str, meta: dict[str, Any]) -> ChatSummary:
     return ChatSummary(id=chat_id, **chat_fields(meta))
 
 
-def shared_chat(request: Request, token: str) -> tuple[dict[str, str], list[dict]]:
-    try:
-        return library_of(request).shared(token)
-    except ChatError as exc:
-        raise http_error(exc) from None
+def shared_chat(request: Request, token: str) -> tuple[ChatMeta, list[StoredMessage]]:
+    return library_of(request).shared(token)
 
 
 def chat_download(request: Request, chat_id: str, fmt: Format) -> Response:
     service = service_of(request)
-    try:
-        return download(*service.chat(chat_id), fmt)
-    except ChatError as exc:
-        raise http_error(exc) from None
+    return download(*service.chat(chat_id), fmt)
 
 
 def build_download_router() -> APIRouter:
     """The page's download links: a chat id or share token is the key, as it is in the page itself."""
-    router = APIRouter(prefix="/download", tags=["page"], include_in_schema=False)
+    router = APIRouter(prefix="/download", tags=["page"], include_in_schema=False, route_class=RestRoute)
 
     @router.get("/chats/{chat_id}")
     def download_chat(request: Request, chat_id: str, format: Format = Query("markdown")) -> Response:  # noqa: A002

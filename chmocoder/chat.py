@@ -24,9 +24,10 @@ from . import metrics
 from .checks import code_blocks, has_python, solution_code
 from .diffs import fix_diff
 from .engine import Engine, EngineError, GenerationParams, GenerationStats
-from .errors import ChatError, InvalidInput, Unavailable, storage_errors
+from .errors import ChatError, InvalidInput, ModelFailed, Unavailable, storage_errors
 from .journal import Journal
 from .prompts import DEFAULT_LEVEL, DEFAULT_TASK, LEVELS, TASKS, system_prompt
+from .records import Attempt, ChatMeta, StoredMessage
 from .settings import Settings
 from .store import TOKEN, ChatNotFound, ChatStore, StoreError
 from .turn import Reply, Turn, TurnOptions, TurnResult
@@ -43,7 +44,7 @@ from .verify import (
     tests_request,
 )
 
-__all__ = ["ChatService", "Reply", "TurnOptions"]
+__all__ = ["ChatService", "Reply", "TurnOptions", "newest_question"]
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def looks_binary(text: str) -> bool:
 # A replica answering a chat renews a lease on it this often; after a crash the lease lapses within
 # LEASE_S and the question is shown as interrupted.
 LEASE_S = 30
-INTERRUPTED: dict[str, Any] = {"role": "assistant", "content": "", "interrupted": True}
+INTERRUPTED: StoredMessage = {"role": "assistant", "content": "", "interrupted": True}
 
 
 class Background:
@@ -108,9 +109,9 @@ class Background:
             self.work()
 
 
-def answered(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def answered(history: list[StoredMessage]) -> list[StoredMessage]:
     """The history without questions that were never answered (the model should not answer them now)."""
-    kept: list[dict[str, Any]] = []
+    kept: list[StoredMessage] = []
     for message in history:
         if message.get("interrupted"):
             if kept and kept[-1]["role"] == "user":
@@ -128,6 +129,13 @@ def _wait_until(condition: Callable[[], bool], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition() and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def newest_question(messages: list[dict[str, Any]]) -> Any:
+    """The question a conversation ends with; a conversation must end with the user's message."""
+    if not messages or messages[-1].get("role") != "user":
+        raise InvalidInput("the last message must be the user's")
+    return messages[-1].get("content")
 
 
 def check_owner(owner: str) -> None:
@@ -188,11 +196,11 @@ class ChatService:
         log.info("chat created chat=%s task=%s level=%s", chat_id, task, level)
         return chat_id
 
-    def info(self, chat_id: str) -> dict[str, str]:
+    def info(self, chat_id: str) -> ChatMeta:
         with storage_errors():
             return self.store.meta(chat_id)
 
-    def chat(self, chat_id: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    def chat(self, chat_id: str) -> tuple[ChatMeta, list[StoredMessage]]:
         """Metadata and transcript in one Redis round trip (two if the last question has no answer)."""
         with storage_errors():
             meta, messages = self.store.chat(chat_id)
@@ -200,12 +208,12 @@ class ChatService:
                 messages = [*messages, INTERRUPTED]
             return meta, messages
 
-    def history(self, chat_id: str) -> list[dict[str, Any]]:
+    def history(self, chat_id: str) -> list[StoredMessage]:
         """The transcript: dicts with role and content (and `stopped` for cut answers; a last question
         that nobody is answering, left by a crash, is followed by an `interrupted` answer)."""
         return self.chat(chat_id)[1]
 
-    def _unanswered(self, chat_id: str, messages: list[dict[str, Any]]) -> bool:
+    def _unanswered(self, chat_id: str, messages: list[StoredMessage]) -> bool:
         """The last question has no answer, and none is being written (here or by another replica),
         or waits in the journal: the server stopped before answering it."""
         if not messages or messages[-1]["role"] != "user" or chat_id in self._saving:
@@ -353,8 +361,7 @@ class ChatService:
 
         System messages replace ChMOCoder's own system prompt; the newest message must be the user's.
         """
-        if not messages or messages[-1].get("role") != "user":
-            raise InvalidInput("the last message must be the user's")
+        newest_question(messages)
         if sum(len(m.get("content") or "") for m in messages) > MAX_CONVERSATION_CHARS:
             raise InvalidInput(f"the conversation is longer than {MAX_CONVERSATION_CHARS:,} characters")
         for number, earlier in enumerate(messages[:-1], 1):
@@ -426,7 +433,7 @@ class ChatService:
             log.info("%s stopped: the server is shutting down", turn.key)
         except EngineError as exc:
             result.outcome, result.error = "error", str(exc)
-            raise ChatError(str(exc)) from exc
+            raise ModelFailed(str(exc)) from exc
         finally:
             del self._live[id(result)]
             stats = self._end(turn, result, saved)
@@ -495,7 +502,7 @@ class ChatService:
         params: GenerationParams,
         result: TurnResult,
         status: str = "",
-        shown_attempts: list[dict[str, Any]] | None = None,
+        shown_attempts: list[Attempt] | None = None,
     ) -> Iterator[Reply]:
         """One model pass, streamed; once it finishes its text becomes the turn's answer."""
         stats = GenerationStats()
@@ -539,7 +546,7 @@ class ChatService:
 
     @staticmethod
     def _keep_better(
-        result: TurnResult, verdict: Verdict, repaired: Verdict, kept: str, before: list[dict[str, Any]]
+        result: TurnResult, verdict: Verdict, repaired: Verdict, kept: str, before: list[Attempt]
     ) -> tuple[Verdict, Verdict | None]:
         """A repair that did worse on the checks than the answer it repaired is not used: that answer
         comes back, the repair goes with the earlier attempts saying why, and the next round is told
@@ -671,7 +678,7 @@ class ChatService:
         if self._halt.is_set():
             raise Halted
 
-    def _save_answer(self, chat_id: str, entry: dict[str, Any], outcome: str) -> None:
+    def _save_answer(self, chat_id: str, entry: StoredMessage, outcome: str) -> None:
         """Append the answer. One that cannot be saved now goes to the journal and is written when chat
         storage is back; only if that fails too is a finished answer an error for the user (a cut one
         is only logged: nobody is waiting)."""

@@ -16,7 +16,8 @@ from typing import Any
 import gradio as gr
 
 from .chat import ChatService, TurnOptions
-from .errors import ChatError
+from .errors import Unavailable
+from .gradio_errors import user_errors
 from .library import ChatLibrary
 from .prompts import DEFAULT_LEVEL, DEFAULT_TASK
 from .runner import CodeRunner
@@ -33,6 +34,7 @@ NO_SANDBOX = "code cannot run here: this server has no code sandbox"
 def add_api(service: ChatService, library: ChatLibrary, runner: CodeRunner | None = None) -> None:
     """Named endpoints for gradio_client. New optional parameters go after the existing ones."""
 
+    @user_errors()
     def new_chat(task: str | None = DEFAULT_TASK, level: str | None = DEFAULT_LEVEL, owner: str | None = None) -> str:
         """Start a chat and return its id.
 
@@ -43,11 +45,9 @@ def add_api(service: ChatService, library: ChatLibrary, runner: CodeRunner | Non
         Returns:
             The new chat's id; pass it to /chat and /history. Chats expire after a day without use.
         """
-        try:
-            return service.new_chat(task, level, owner=owner)
-        except ChatError as exc:
-            raise gr.Error(str(exc)) from None
+        return service.new_chat(task, level, owner=owner)
 
+    @user_errors()
     def chat(
         chat_id: str,
         message: str,
@@ -69,13 +69,11 @@ def add_api(service: ChatService, library: ChatLibrary, runner: CodeRunner | Non
             The answer so far, growing with every update; the last update is the whole answer.
         """
         options = TurnOptions(task=task, level=level, temperature=temperature, max_new_tokens=max_tokens)
-        try:
-            with closing(service.send(chat_id, message, options)) as replies:
-                for reply in replies:
-                    yield reply.text
-        except ChatError as exc:
-            raise gr.Error(str(exc)) from None
+        with closing(service.send(chat_id, message, options)) as replies:
+            for reply in replies:
+                yield reply.text
 
+    @user_errors()
     def history(chat_id: str) -> list[dict[str, Any]]:
         """The chat's transcript, oldest first.
 
@@ -89,16 +87,14 @@ def add_api(service: ChatService, library: ChatLibrary, runner: CodeRunner | Non
             ({"status": "verified" | "failed" | "not_checked", "summary", "passed", "total",
             "repairs", "failing", "checks", ...}) and, if a repair replaced a draft, "attempts".
         """
-        try:
-            messages = service.history(chat_id)
-        except ChatError as exc:
-            raise gr.Error(str(exc)) from None
+        messages = service.history(chat_id)
         return [
             {"role": m["role"], "content": m["content"]}
             | {k: m[k] for k in ("stopped", "interrupted", "verdict", "attempts") if m.get(k)}
             for m in messages
         ]
 
+    @user_errors()
     def list_chats(owner: str) -> list[dict[str, Any]]:
         """The chats of an owner token, most recently used first.
 
@@ -107,11 +103,9 @@ def add_api(service: ChatService, library: ChatLibrary, runner: CodeRunner | Non
         Returns:
             A list of {"id", "title", "task", "level", "created", "updated"}; expired chats are left out.
         """
-        try:
-            return library.list_chats(owner)
-        except ChatError as exc:
-            raise gr.Error(str(exc)) from None
+        return library.list_chats(owner)
 
+    @user_errors()
     def delete_chat(chat_id: str, owner: str) -> bool:
         """Delete a chat for good; only the owner token that started it may.
 
@@ -121,12 +115,10 @@ def add_api(service: ChatService, library: ChatLibrary, runner: CodeRunner | Non
         Returns:
             True once the chat is deleted.
         """
-        try:
-            library.delete(chat_id, owner)
-        except ChatError as exc:
-            raise gr.Error(str(exc)) from None
+        library.delete(chat_id, owner)
         return True
 
+    @user_errors()
     def remove_chat(chat_id: str, owner: str) -> bool:
         """Take a chat off an owner's list; the chat itself stays (all a guest may do).
 
@@ -136,10 +128,7 @@ def add_api(service: ChatService, library: ChatLibrary, runner: CodeRunner | Non
         Returns:
             True once it is off the list.
         """
-        try:
-            library.remove_from_list(chat_id, owner)
-        except ChatError as exc:
-            raise gr.Error(str(exc)) from None
+        library.remove_from_list(chat_id, owner)
         return True
 
     gr.api(new_chat, api_name="new_chat", **READS)
@@ -154,6 +143,7 @@ def add_api(service: ChatService, library: ChatLibrary, runner: CodeRunner | Non
 def add_run_code(runner: CodeRunner | None) -> None:
     """/run_code, in the sandbox's concurrency group: as many runs at once as it has workers."""
 
+    @user_errors()
     def run_code(code: str) -> dict[str, Any]:
         """Run Python code in the sandbox (no network, no files of the host, limits on time, memory, output).
 
@@ -165,11 +155,8 @@ def add_run_code(runner: CodeRunner | None) -> None:
             "unavailable"), "duration_s", "message" (what the sandbox says about a limit it hit)}.
         """
         if runner is None:
-            raise gr.Error(NO_SANDBOX)
-        try:
-            return runner.run(code).as_dict()
-        except ChatError as exc:
-            raise gr.Error(str(exc)) from None
+            raise Unavailable(NO_SANDBOX)
+        return runner.run(code).as_dict()
 
     workers = runner.workers if runner is not None else 1
     gr.api(run_code, api_name="run_code", concurrency_id=SANDBOX_QUEUE, concurrency_limit=workers)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any
 
 from .prompts import LEVEL_LABELS, TASK_LABELS
+from .records import ChatMeta, StoredMessage
 
 FORMATS = {"markdown": ("md", "text/markdown; charset=utf-8"), "json": ("json", "application/json")}
 
@@ -18,12 +18,12 @@ def _when(timestamp: str | float | None) -> str:
     return datetime.fromtimestamp(float(timestamp), UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def filename(meta: dict[str, str], fmt: str) -> str:
+def filename(meta: ChatMeta, fmt: str) -> str:
     stem = re.sub(r"[^A-Za-z0-9]+", "-", meta.get("title") or "chat").strip("-").lower()[:50] or "chat"
     return f"chmocoder-{stem}.{FORMATS[fmt][0]}"
 
 
-def to_markdown(meta: dict[str, str], messages: list[dict[str, Any]]) -> str:
+def to_markdown(meta: ChatMeta, messages: list[StoredMessage]) -> str:
     task = TASK_LABELS.get(meta.get("task", ""), meta.get("task", ""))
     level = LEVEL_LABELS.get(meta.get("level", ""), meta.get("level", ""))
     lines = [f"# {meta.get('title') or 'Untitled chat'}", "", f"*{task} · {level} · {_when(meta.get('created'))}*", ""]
@@ -53,7 +53,7 @@ def to_markdown(meta: dict[str, str], messages: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def to_json(meta: dict[str, str], messages: list[dict[str, Any]]) -> str:
+def to_json(meta: ChatMeta, messages: list[StoredMessage]) -> str:
     document = {
         "title": meta.get("title", ""),
         "task": meta.get("task"),
@@ -69,5 +69,5 @@ def to_json(meta: dict[str, str], messages: list[dict[str, Any]]) -> str:
     return json.dumps(document, ensure_ascii=False, indent=2)
 
 
-def render(meta: dict[str, str], messages: list[dict[str, Any]], fmt: str) -> str:
+def render(meta: ChatMeta, messages: list[StoredMessage], fmt: str) -> str:
     return to_markdown(meta, messages) if fmt == "markdown" else to_json(meta, messages)

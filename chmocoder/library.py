@@ -11,6 +11,7 @@ from typing import Any
 
 from .chat import TITLE_CHARS, check_owner, looks_binary
 from .errors import Forbidden, InvalidInput, storage_errors
+from .records import ChatMeta, StoredMessage
 from .store import ChatStore
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ class ChatLibrary:
     def __init__(self, store: ChatStore) -> None:
         self.store = store
 
-    def open_chat(self, chat_id: str, owner: str) -> dict[str, str]:
+    def open_chat(self, chat_id: str, owner: str) -> ChatMeta:
         """Open a chat by its id (the id is the key to reading and continuing it) and add it to this
         browser's list; unless this browser started it, as a guest, who can only remove it again."""
         check_owner(owner)
@@ -58,7 +59,7 @@ class ChatLibrary:
                 raise Forbidden("this chat is not in your list of chats")
             self.store.forget(owner, chat_id)
 
-    def is_guest(self, chat_id: str, owner: str, meta: dict[str, str]) -> bool:
+    def is_guest(self, chat_id: str, owner: str, meta: ChatMeta) -> bool:
         """This browser opened the chat by its id but did not start it."""
         with storage_errors():
             return bool(chat_id) and not self.store.created_by(owner, chat_id, meta)
@@ -69,7 +70,7 @@ class ChatLibrary:
         with storage_errors():
             return self.store.share(chat_id)
 
-    def shared(self, token: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    def shared(self, token: str) -> tuple[ChatMeta, list[StoredMessage]]:
         """Metadata and transcript behind a share token, without revealing the chat id."""
         with storage_errors():
             meta, messages = self.store.chat(self.store.shared_chat(token))

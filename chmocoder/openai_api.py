@@ -25,9 +25,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from .admission import ModelAdmission
-from .api import http_status
-from .chat import ChatService, Reply, TurnOptions
-from .errors import ChatError, InvalidInput
+from .chat import ChatService, Reply, TurnOptions, newest_question
+from .errors import Busy, ChatError, NotFound
+from .http_errors import OpenAIRoute
 
 CHAT_HEADER = "X-ChMOCoder-Chat"
 # How often a non-streaming request looks whether its client is still there (Stop lands within this).
@@ -109,14 +109,8 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
-def openai_error(exc: ChatError | str, code: int | None = None) -> JSONResponse:
-    status = code or (http_status(exc, invalid=400) if isinstance(exc, ChatError) else 500)
-    kind = "invalid_request_error" if status < 500 else "server_error"
-    return JSONResponse({"error": {"message": str(exc), "type": kind, "code": status}}, status_code=status)
-
-
 def build_openai_router(service: ChatService, model_id: str, admission: ModelAdmission) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["openai"])
+    router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute)
     created = int(time.time())
 
     @router.get("/models", response_model=ModelList)
@@ -143,12 +137,12 @@ def build_openai_router(service: ChatService, model_id: str, admission: ModelAdm
         """Create a chat completion, streamed (server-sent events) or not."""
         chat_id = body.chat_id or chat_header
         if not admission.enter():  # before anything is created: a refused request leaves nothing behind
-            return openai_error("the server is busy; try again shortly", 429)
+            raise Busy("the server is busy: too many requests wait for the model; try again shortly")
         try:  # tokenizing and Redis, off the event loop: a long conversation must not stall other requests
             chat_id, replies = await anyio.to_thread.run_sync(start_turn, service, body, chat_id)
-        except ChatError as exc:  # bad input, an unknown chat: refused before any 200 goes out
+        except ChatError:  # bad input, an unknown chat: refused before any 200 goes out
             admission.leave()
-            return openai_error(exc)
+            raise
         completion_id = f"chatcmpl-{secrets.token_hex(12)}"
         headers = {CHAT_HEADER: chat_id} if chat_id else {}
         if body.stream:
@@ -157,11 +151,14 @@ def build_openai_router(service: ChatService, model_id: str, admission: ModelAdm
             )
         try:
             final = await answer_unless_gone(request, replies)
-        except ChatError as exc:
-            return openai_error(exc)
         finally:
             admission.leave()
         return JSONResponse(completion(final, completion_id, model_id), headers=headers)
+
+    @router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    def unknown(path: str) -> None:
+        """Any other /v1 path: OpenAI's error shape, not the page's 404 (Gradio is mounted at /)."""
+        raise NotFound(f"/v1/{path} is not an endpoint here; there are /v1/models and /v1/chat/completions")
 
     return router
 
@@ -170,14 +167,12 @@ def start_turn(
     service: ChatService, body: ChatCompletionRequest, chat_id: str | None
 ) -> tuple[str | None, Iterator[Reply]]:
     """Check and fit the request and start its turn (a stored chat's, or one that stores nothing)."""
+    messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in body.messages]
     if chat_id:
-        last = body.messages[-1]
-        if last.role != "user":
-            raise InvalidInput("the last message must be the user's")
+        question = newest_question(messages)
         if chat_id == "new":
             chat_id = service.new_chat()
-        return chat_id, service.send(chat_id, last.text(), body.options())
-    messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in body.messages]
+        return chat_id, service.send(chat_id, question, body.options())
     return None, service.complete(messages, body.options())
 
 

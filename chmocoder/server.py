@@ -12,7 +12,6 @@ from pathlib import Path
 import anyio
 import gradio as gr
 from fastapi import FastAPI, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,7 +24,6 @@ from .body_limit import BodyLimit
 from .chat import ChatService
 from .client_api import MODEL_QUEUE, SANDBOX_QUEUE
 from .engine import Engine
-from .invalid_requests import invalid_request
 from .journal import Journal, keep_replaying
 from .kv_cache import KVCache
 from .library import ChatLibrary
@@ -220,7 +218,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(build_download_router())
     admission = ModelAdmission(settings.queue_max_size)
     app.include_router(build_openai_router(service, public_model_id(settings.model), admission))
-    app.add_exception_handler(RequestValidationError, invalid_request)  # type: ignore[arg-type]
 
     if settings.api_key:
         app.include_router(login_router(settings.api_key, settings.root_path, settings.session_hours * 3600))

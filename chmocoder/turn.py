@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .engine import GenerationParams, GenerationStats
+from .records import Attempt, ChatMeta, StoredMessage
 from .verify import Verdict, not_checked
 
 
@@ -31,7 +32,7 @@ class Reply:
     stats: dict[str, Any] = field(default_factory=dict)
     status: str = ""
     verdict: dict[str, Any] | None = None
-    attempts: list[dict[str, Any]] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class Turn:
 
     key: str  # names the KV state and the log lines
     system: str
-    history: list[dict[str, Any]]  # the earlier messages the prompt was built from
+    history: list[StoredMessage]  # the earlier messages the prompt was built from
     message: str
     task: str
     level: str
@@ -65,7 +66,7 @@ class Turn:
     chat_id: str | None = None
     replace_from: int | None = None
     retitle: bool = False
-    meta: dict[str, str] = field(default_factory=dict)
+    meta: ChatMeta = field(default_factory=lambda: ChatMeta())
     interrupted: bool = False  # the chat's last question was left unanswered by a crash
 
 
@@ -79,7 +80,7 @@ class TurnResult:
     completion_tokens: int = 0
     passes: int = 0
     verdict: Verdict | None = None
-    attempts: list[dict[str, Any]] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
     diff: str = ""
     checks_s: float = 0.0
     checking: bool = False  # verification has started
@@ -116,9 +117,9 @@ class TurnResult:
         if self.checking and self.verdict is None:
             self.verdict = not_checked("stopped before the checks finished")
 
-    def entry(self, turn: Turn, stats: dict[str, Any]) -> dict[str, Any]:
+    def entry(self, turn: Turn, stats: dict[str, Any]) -> StoredMessage:
         """The assistant message as stored."""
-        entry: dict[str, Any] = {
+        entry: StoredMessage = {
             "role": "assistant",
             "content": self.text + self.diff,
             "at": time.time(),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from . import checks as ck
+from .records import CheckRecord, VerdictRecord
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class Verdict:
     repairs: int = 0
     reason: str = ""
     failing: dict[str, str] | None = None
-    checks: list[dict[str, Any]] = field(default_factory=list)
+    checks: list[CheckRecord] = field(default_factory=list)  # type: ignore[assignment]
 
     @property
     def summary(self) -> str:
@@ -69,7 +70,7 @@ class Verdict:
             verb = "still fail" if self.repairs else "fail"
         return f"{failing} of {self.total} checks {verb}{after}"
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> VerdictRecord:
         return {
             "status": self.status,
             "summary": self.summary,

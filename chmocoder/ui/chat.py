@@ -21,6 +21,7 @@ from gradio.blocks import Block
 from ..chat import Reply, TurnOptions
 from ..client_api import MODEL_QUEUE
 from ..errors import ChatError, UnknownChat
+from ..gradio_errors import user_errors, warn
 from ..prompts import DEFAULT_LEVEL, DEFAULT_TASK, LEVEL_LABELS, LEVELS, TASK_LABELS, TASKS
 from .composer import Composer
 from .pacing import paced
@@ -178,7 +179,7 @@ class Turns:
             )
             start = page.service.send(current, text, self.options(values))
         except ChatError as exc:
-            gr.Warning(str(exc))
+            warn(exc)
             yield {self.composer.message: text, self.chat.chatbot: values[self.chat.chatbot][:-1]}
             return
         yield {page.chat_id: current, page.browser: page.remembered(me, current)}
@@ -200,7 +201,7 @@ class Turns:
                     yield {chatbot: shown, stats: ""}
             yield self.page.show(current, me, stats=stats_line(reply.stats) if reply else "", fresh=True)
         except ChatError as exc:
-            gr.Warning(str(exc))
+            warn(exc)
             yield self.page.show(current, me, message=text)
 
     def send_on(self, listener: Any) -> None:
@@ -219,14 +220,11 @@ class Turns:
 
     # -- regenerate, edit, undo ----------------------------------------------------------------------
 
+    @user_errors(fallback={})
     def regenerate(self, values: Values) -> Iterator[Updates]:
         current, service = values[self.page.chat_id], self.page.service
-        try:
-            start = service.regenerate(current, self.options(values))
-            kept = chatbot_messages(service.history(current))
-        except ChatError as exc:
-            gr.Warning(str(exc))
-            return
+        start = service.regenerate(current, self.options(values))
+        kept = chatbot_messages(service.history(current))
         last_user = max(i for i, m in enumerate(kept) if m["role"] == "user")
         yield from self.stream(start, current, values[self.page.owner], kept[: last_user + 1], "")
 
@@ -238,18 +236,15 @@ class Turns:
             start = service.edit(current, index, text, self.options(values))
             kept = chatbot_messages(service.history(current))[:index]
         except ChatError as exc:
-            gr.Warning(str(exc))
+            warn(exc)
             yield self.page.show(current, me)
             return
         yield from self.stream(start, current, me, [*kept, {"role": "user", "content": as_text_part(text)}], "")
 
+    @user_errors(fallback={})
     def undo(self, values: Values) -> Updates:
         current, me = values[self.page.chat_id], values[self.page.owner]
-        try:
-            text = self.page.service.undo(current)
-        except ChatError as exc:
-            gr.Warning(str(exc))
-            return {}
+        text = self.page.service.undo(current)
         return self.page.show(current, me, message=text, stats="")
 
     def pick_example(self, evt: gr.SelectData) -> Updates:

@@ -11,6 +11,7 @@ from typing import Any
 import gradio as gr
 
 from ..errors import ChatError, UnknownChat
+from ..gradio_errors import user_errors, warn
 from .page import Page, Shown, Updates
 from .render import chat_choices, export_links
 
@@ -99,38 +100,29 @@ def wire(page: Page, side: Sidebar) -> None:
         try:
             library.rename(current, me, values[side.title_box])
         except ChatError as exc:
-            gr.Warning(str(exc))
+            warn(exc)  # and show the chat's title as it is
         return page.show(current, me) if current else {}
 
     for trigger in (side.rename.click, side.title_box.submit):
         trigger(rename_chat, {chat_id, owner, side.title_box}, page.outputs, **NOW)
 
+    @user_errors(fallback={})
     def delete_open_chat(values: dict[Any, Any]) -> Updates:
-        try:
-            library.delete(values[chat_id], values[owner])
-        except ChatError as exc:
-            gr.Warning(str(exc))
-            return {}
+        library.delete(values[chat_id], values[owner])
         return page.show("", values[owner], notice="*Chat deleted.*", stats="")
 
     side.delete.click(delete_open_chat, {chat_id, owner}, page.outputs, js=CONFIRM_DELETE, **NOW)
 
+    @user_errors(fallback={})
     def remove_open_chat(values: dict[Any, Any]) -> Updates:
-        try:
-            library.remove_from_list(values[chat_id], values[owner])
-        except ChatError as exc:
-            gr.Warning(str(exc))
-            return {}
+        library.remove_from_list(values[chat_id], values[owner])
         return page.show("", values[owner], notice="*Removed from your list; the chat itself stays.*", stats="")
 
     side.remove.click(remove_open_chat, {chat_id, owner}, page.outputs, **NOW)
 
+    @user_errors(fallback="")
     def make_share(values: dict[Any, Any]) -> str:
-        try:
-            return library.share(values[chat_id], values[owner])
-        except ChatError as exc:
-            gr.Warning(str(exc))
-            return ""
+        return library.share(values[chat_id], values[owner])
 
     shared = side.share.click(make_share, {chat_id, owner}, [side.share_link], **NOW)
     shared.then(None, [side.share_link], [side.share_link], js=SHARE_LINK, api_visibility="private")

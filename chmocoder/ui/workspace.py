@@ -13,7 +13,7 @@ from typing import Any
 import gradio as gr
 
 from ..client_api import NO_SANDBOX, SANDBOX_QUEUE
-from ..errors import ChatError
+from ..errors import ChatError, Unavailable
 from ..runner import CodeRunner
 from .chat import Turns
 from .page import Page, Shown, Updates
@@ -56,7 +56,7 @@ class Workspace:
         code = values[self.editor] or ""
         try:
             if self.runner is None:
-                raise ChatError(NO_SANDBOX)
+                raise Unavailable(NO_SANDBOX)
             outcome = self.runner.run(code).as_dict()
         except ChatError as exc:
             refused = {self.result: f"⚠️ {plain(str(exc))}", self.stdout: "", self.stderr: ""}
