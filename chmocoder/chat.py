@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 MIN_ANSWER_TOKENS = 64
 TITLE_CHARS = 60
 MAX_STOPS = 4
+# Every surface's limits on generation settings come from here and are checked once, in generation_params.
+TEMPERATURE_RANGE = (0.0, 2.0)
 # A stateless (OpenAI-style) request carries its whole conversation; beyond this it is refused.
 MAX_CONVERSATION_CHARS = 400_000
 # How often a turn whose code is being checked looks up (so that Stop lands within this).
@@ -242,8 +244,9 @@ class ChatService:
         temperature = s.temperature if options.temperature is None else options.temperature
         top_p = s.top_p if options.top_p is None else options.top_p
         max_tokens = s.max_new_tokens if options.max_new_tokens is None else options.max_new_tokens
-        if not 0.0 <= temperature <= 2.0:
-            raise InvalidInput("temperature must be between 0 and 2")
+        low, high = TEMPERATURE_RANGE
+        if not low <= temperature <= high:
+            raise InvalidInput(f"temperature must be between {low:g} and {high:g}")
         if not 0.0 < top_p <= 1.0:
             raise InvalidInput("top_p must be greater than 0 and at most 1")
         if not 1 <= max_tokens <= s.max_new_tokens_limit:
@@ -490,6 +493,7 @@ class ChatService:
             self._renewing.start_once()
             user_entry = {"role": "user", "content": turn.message, "at": time.time()}
             self.store.append(chat_id, user_entry, title=title_from(turn.message), keep=turn.replace_from)
+            turn.question = user_entry
             if turn.retitle:
                 self.store.update(chat_id, title=title_from(turn.message))
         saved = self._saving[chat_id] = threading.Event()
@@ -656,7 +660,7 @@ class ChatService:
         if turn.chat_id is None or saved is None:
             return
         try:
-            self._save_answer(turn.chat_id, result.entry(turn, stats), result.outcome)
+            self._save_answer(turn.chat_id, result.entry(turn, stats), result.outcome, turn.question)
         finally:
             saved.set()
             if self._saving.get(turn.chat_id) is saved:
@@ -678,19 +682,26 @@ class ChatService:
         if self._halt.is_set():
             raise Halted
 
-    def _save_answer(self, chat_id: str, entry: StoredMessage, outcome: str) -> None:
-        """Append the answer. One that cannot be saved now goes to the journal and is written when chat
-        storage is back; only if that fails too is a finished answer an error for the user (a cut one
-        is only logged: nobody is waiting)."""
+    def _save_answer(
+        self, chat_id: str, entry: StoredMessage, outcome: str, question: dict[str, Any] | None = None
+    ) -> None:
+        """Append the answer. One that cannot be saved now goes to the journal, with its question, and is
+        written when chat storage is back; so does one saved that fewer replicas than
+        CHMOCODER_REDIS_WAIT_REPLICAS acknowledged in time (a failover could still lose it and its
+        question). Only if the journal fails too is a finished answer that was not saved an error for
+        the user (a cut one is only logged: nobody is waiting)."""
         try:
-            self.store.append(chat_id, entry)
-            return
+            if self.store.append_replicated(chat_id, entry):
+                return
+            saved = True
+            log.warning("the answer reached fewer replicas than asked; it is kept in the journal too chat=%s", chat_id)
         except ChatNotFound:
             log.warning("chat=%s was deleted or expired before its answer was saved", chat_id)
             return
         except StoreError:
+            saved = False
             log.warning("could not save the answer chat=%s", chat_id, exc_info=True)
-        if self.journal is not None and self.journal.add(chat_id, entry):
+        if self.journal is not None and self.journal.add(chat_id, entry, question):
             return
-        if outcome == "done":
+        if outcome == "done" and not saved:
             raise Unavailable("the answer could not be saved: chat storage (Redis) is unreachable")

@@ -57,10 +57,11 @@ class ChatCompletionRequest(BaseModel):
     model: str | None = None
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, gt=0, le=1)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    # Their ranges are checked by the chat service, as for every surface (400 naming the field).
+    temperature: float | None = Field(None, description="0 to 2.")
+    top_p: float | None = Field(None, description="Greater than 0, at most 1.")
+    max_tokens: int | None = Field(None, description="1 to the server's CHMOCODER_MAX_NEW_TOKENS_LIMIT.")
+    max_completion_tokens: int | None = Field(None, description="The same as max_tokens; it wins if both are given.")
     stop: str | list[str] | None = None
     n: int | None = Field(1, ge=1, le=1, description="Only one choice is supported.")
     chat_id: str | None = Field(None, description="Attach the request to a stored ChMOCoder chat.")

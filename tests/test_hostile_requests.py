@@ -31,7 +31,7 @@ def test_nan_and_infinity_are_refused_with_the_field_named_not_a_500(live: LiveS
         refused = post(live, "v1/chat/completions", body)
         assert refused.status_code == 400, refused.text
         error = refused.json()["error"]
-        assert error["type"] == "invalid_request_error" and error["message"].startswith("temperature: ")
+        assert error["type"] == "invalid_request_error" and error["message"].startswith("temperature must be ")
 
         rest = post(live, "api/chats", f'{{"task": {number}}}')
         assert rest.status_code == 422, rest.text

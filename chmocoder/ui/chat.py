@@ -56,6 +56,7 @@ EXAMPLES = [
 
 NOW = {"queue": False, "api_visibility": "private"}
 MODEL_EVENT: dict[str, Any] = {"concurrency_id": MODEL_QUEUE, "concurrency_limit": 1, "api_visibility": "private"}
+READY_JS = "() => { document.body.dataset.chmocoderReady = '1'; }"
 WAITING_NOTICE = "*Your last message was still waiting for the model when the page closed; it is back in the box.*"
 Values = dict[Any, Any]  # an event's inputs, by component
 
@@ -332,4 +333,6 @@ def wire_load(
         }
 
     outputs = page.outputs | share.outputs | set(hide) | {page.owner, sidebar}
-    demo.load(on_load, {page.browser}, outputs, **NOW)
+    # Once the page shows what the load chose, <body data-chmocoder-ready> says so: what a test (or a
+    # script driving the page) waits for, instead of guessing how long the load takes.
+    demo.load(on_load, {page.browser}, outputs, **NOW).then(None, js=READY_JS, api_visibility="private")

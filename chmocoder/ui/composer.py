@@ -11,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..chat import TurnOptions
+from ..chat import TEMPERATURE_RANGE, TurnOptions
 from .page import Page, Shown, Updates
 
 
@@ -59,7 +59,7 @@ def build(page: Page) -> Composer:
         send = gr.Button("Send", variant="primary", scale=1, min_width=90)
         stop = gr.Button("Stop", variant="stop", scale=1, min_width=90, elem_id="chmocoder-stop")
     with gr.Accordion("Generation settings", open=False, elem_id="chmocoder-settings") as settings_panel:
-        temperature = gr.Slider(0.0, 2.0, value=settings.temperature, step=0.05, label="Temperature")
+        temperature = gr.Slider(*TEMPERATURE_RANGE, value=settings.temperature, step=0.05, label="Temperature")
         top_p = gr.Slider(0.05, 1.0, value=settings.top_p, step=0.05, label="Top-p")
         max_tokens = gr.Slider(
             1,
