@@ -8,8 +8,14 @@ the same chat (so that it lands after its own question, never after a newer one)
 One file per answer, named so that names sort in the order the answers were written; each is written
 to a temporary name and renamed, so a crash leaves either the whole entry or none. The journal is
 bounded: when it is full, `add` refuses and the caller reports the loss instead of filling the disk.
-Replaying is idempotent (`ChatStore.append(..., once=True)` skips a message already at the chat's
-end), because a save that timed out may have reached Redis after all.
+Replaying is idempotent (`ChatStore.append(..., once=True)` skips a message already among the chat's
+last few), because a save that timed out may have reached Redis after all.
+
+An answer is also kept here when it was saved but fewer replicas than CHMOCODER_REDIS_WAIT_REPLICAS
+acknowledged it in time (chmocoder.chat decides): then it is on the primary only, and a failover could
+lose it, and its question with it. Such an entry carries the question too; replay writes the question
+first unless the chat still has it, then the answer unless the chat has it, so a turn that a
+failover lost comes back whole and in order, and one that survived is not written twice.
 """
 
 from __future__ import annotations
@@ -52,8 +58,9 @@ class Journal:
         """An answer of this chat waits here (so its question is not unanswered)."""
         return bool(self._files(chat_id))
 
-    def add(self, chat_id: str, message: dict[str, Any]) -> bool:
-        """Keep one unsaved message of a chat; False when the journal is full (or the disk fails)."""
+    def add(self, chat_id: str, message: dict[str, Any], question: dict[str, Any] | None = None) -> bool:
+        """Keep one unsaved message of a chat (and the question it answers, as saved); False when the
+        journal is full (or the disk fails)."""
         with self._lock:
             if len(self._files()) >= self.max_entries:
                 log.error("the journal of unsaved answers is full (%d); chat=%s is lost", self.max_entries, chat_id)
@@ -61,12 +68,13 @@ class Journal:
             name = f"{time.time_ns():020d}-{next(self._sequence):06d}-{chat_id}.json"
             temporary = self.directory / f".{name}.tmp"
             try:
-                temporary.write_text(json.dumps({"chat_id": chat_id, "message": message}, ensure_ascii=False))
+                entry = {"chat_id": chat_id, "message": message} | ({"question": question} if question else {})
+                temporary.write_text(json.dumps(entry, ensure_ascii=False))
                 os.replace(temporary, self.directory / name)
             except OSError:
                 log.exception("could not write the journal of unsaved answers in %s", self.directory)
                 return False
-        log.warning("chat storage failed; the answer is kept in the journal until it is back chat=%s", chat_id)
+        log.warning("the answer is kept in the journal until chat storage surely has it chat=%s", chat_id)
         return True
 
     def replay(self, store: StoreLike, chat_id: str | None = None) -> int:
@@ -84,6 +92,8 @@ class Journal:
                     path.rename(path.with_suffix(".bad"))
                     continue
                 try:
+                    if entry.get("question"):
+                        store.append(entry["chat_id"], entry["question"], once=True)
                     store.append(entry["chat_id"], entry["message"], once=True)
                     written += 1
                 except ChatNotFound:

@@ -6,9 +6,11 @@ a key it sends, which a client could vary at will. What is limited: the REST and
 `/gradio_api/call/...`) and sign-in attempts; the page's assets, its event stream and the probes are
 not, so loading the page never counts against anyone. Over the limit, a request gets 429 with
 Retry-After (in OpenAI's error shape under /v1). The counts live in the chats' Redis (moving
-window, `limits`' asyncio storage on redis-py, never blocking the event loop); if Redis cannot be
-reached the request is served: the chats are unavailable then anyway, and the limit is not what
-should fail.
+window, `limits`' asyncio storage on redis-py, never blocking the event loop), reached the same way
+as the chats: by URL, through the same Sentinels (on the primary; counts are not read from
+replicas, which lag), or on the same Redis Cluster. If Redis cannot be reached the request is
+served: the chats are unavailable then anyway, and the limit is not what should fail. A failover
+keeps the counts the replica had received (a few hits may be forgotten).
 """
 
 from __future__ import annotations
@@ -17,11 +19,15 @@ import json
 import logging
 import math
 import time
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import RedisStorage
+from limits.aio.storage import RedisClusterStorage, RedisSentinelStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .store import REDIS_TIMEOUT_S, RedisTarget
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +36,12 @@ SIGN_IN = "/login"
 
 
 class RateLimits:
-    def __init__(self, app: ASGIApp, redis_url: str, per_client: str, sign_in: str, root_path: str = "") -> None:
+    def __init__(self, app: ASGIApp, redis: RedisTarget, per_client: str, sign_in: str, root_path: str = "") -> None:
         self.app = app
         self.root_path = root_path
         self.per_client: RateLimitItem = parse(per_client)
         self.sign_in: RateLimitItem = parse(sign_in)
-        storage = RedisStorage(
-            async_uri(redis_url), implementation="redispy", key_prefix="chmocoder:limits",
-            socket_timeout=1.5, socket_connect_timeout=1.5,
-        )  # fmt: skip
-        self.limiter = MovingWindowRateLimiter(storage)
+        self.limiter = MovingWindowRateLimiter(storage_for(redis))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -67,6 +69,27 @@ class RateLimits:
         if path == SIGN_IN:
             return self.sign_in if method == "POST" else None
         return self.per_client if path.startswith(LIMITED) else None
+
+
+def storage_for(target: RedisTarget) -> RedisStorage:
+    """`limits`' storage on the chats' Redis, however that is reached."""
+    options: dict[str, Any] = {"socket_timeout": REDIS_TIMEOUT_S, "socket_connect_timeout": REDIS_TIMEOUT_S}
+    common: dict[str, Any] = {"implementation": "redispy", "key_prefix": "chmocoder:limits"}
+    if target.sentinels:
+        sentinels = ",".join(f"{host}:{port}" for host, port in target.sentinels)
+        sentinel_options = {**options, "password": target.sentinel_password or None}
+        return RedisSentinelStorage(
+            f"async+redis+sentinel://{sentinels}/{target.service}", **common, use_replicas=False,
+            sentinel_kwargs=sentinel_options, password=target.password or None, **options,
+        )  # fmt: skip
+    if target.cluster:
+        seed = urlsplit(target.url)
+        return RedisClusterStorage(
+            f"async+redis+cluster://{seed.hostname}:{seed.port or 6379}", **common,
+            username=seed.username and unquote(seed.username), password=seed.password and unquote(seed.password),
+            **({"ssl": True} if seed.scheme == "rediss" else {}), **options,
+        )  # fmt: skip
+    return RedisStorage(async_uri(target.url), **common, **options)
 
 
 def async_uri(redis_url: str) -> str:

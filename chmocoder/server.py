@@ -36,7 +36,7 @@ from .runner import CodeRunner
 from .sandbox import Sandbox
 from .security_headers import SecurityHeaders
 from .settings import Settings
-from .store import ChatStore, StoreError
+from .store import ChatStore, RedisTarget, StoreError
 from .ui import CSS, build_ui
 from .verify import Verifier
 
@@ -169,9 +169,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.kv_cache_disk_mb * 2**20,
     )
     engine = Engine(model_path, n_ctx=settings.n_ctx, n_threads=settings.threads, n_batch=settings.n_batch, cache=cache)
-    embedded = None if settings.redis_url else EmbeddedRedis(settings.data_dir).start()
-    redis_url = settings.redis_url or embedded.url  # type: ignore[union-attr]
-    store = ChatStore.from_url(redis_url, settings.chat_ttl_seconds)
+    embedded = None if settings.redis_url or settings.redis_sentinels else EmbeddedRedis(settings.data_dir).start()
+    redis_target = RedisTarget.from_settings(settings, embedded.url if embedded else "")
+    store = ChatStore.for_app(settings, redis_target)
     sandbox = Sandbox(
         workers=settings.sandbox_workers,
         time_limit_s=settings.sandbox_time_limit_s,
@@ -229,7 +229,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     if settings.rate_limit:
         app.add_middleware(
-            RateLimits, redis_url=redis_url, per_client=settings.rate_limit,
+            RateLimits, redis=redis_target, per_client=settings.rate_limit,
             sign_in=settings.sign_in_limit, root_path=settings.root_path,
         )  # fmt: skip
     app.add_middleware(RequestCounter, root_path=settings.root_path)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from limits import parse
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -52,7 +52,20 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(ge=1, description="Longest user message accepted, in characters.")
     max_request_bytes: int = Field(ge=65536, description="Largest HTTP request body accepted; larger gets 413.")
 
-    redis_url: str = Field(description="Redis to keep chats in; empty starts an embedded one in data_dir.")
+    redis_url: str = Field(
+        description="Redis to keep chats in (a seed node with redis_cluster); empty starts an embedded one in data_dir."
+    )
+    redis_sentinels: str = Field(description="Sentinels 'host:port,...' that name the primary; empty = no Sentinel.")
+    redis_sentinel_service: str = Field(description="The primary's name as the Sentinels monitor it (master name).")
+    redis_password: SecretStr = Field(description="Password of the Redis servers found through the Sentinels.")
+    redis_sentinel_password: SecretStr = Field(description="Password of the Sentinels themselves; empty = none.")
+    redis_cluster: bool = Field(description="redis_url is one node of a Redis Cluster (redis-py's RedisCluster).")
+    redis_wait_replicas: int = Field(
+        ge=0, description="A finished answer must reach this many replicas (WAIT), or it is kept in the journal too."
+    )
+    redis_wait_ms: int = Field(
+        ge=1, le=1000, description="How long WAIT waits for them (below the 1.5 s read timeout of each Redis call)."
+    )
     data_dir: Path = Field(description="Data of the embedded Redis (append-only file).")
     chat_ttl_seconds: int = Field(ge=60, description="Chats expire this long after their last write.")
     journal_dir: Path = Field(description="Where answers that could not be saved wait until Redis is back.")
@@ -111,11 +124,34 @@ class Settings(BaseSettings):
                 raise ValueError(f"{value!r} is not a rate such as '120/minute' or '10 per hour'") from exc
         return value
 
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _host_ports(cls, value: str) -> str:
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            host, _, port = item.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{item!r} is not host:port (the Sentinels are 'host:port,host:port')")
+        return value
+
     @model_validator(mode="after")
     def _answer_limits(self) -> Settings:
         if self.max_new_tokens > self.max_new_tokens_limit:
             raise ValueError("max_new_tokens must not exceed max_new_tokens_limit")
         return self
+
+    @model_validator(mode="after")
+    def _one_redis_topology(self) -> Settings:
+        if self.redis_sentinels and self.redis_cluster:
+            raise ValueError("choose Sentinel (redis_sentinels) or a Redis Cluster (redis_cluster), not both")
+        if self.redis_cluster and not self.redis_url:
+            raise ValueError("redis_cluster needs redis_url: one node of the cluster to start from")
+        return self
+
+    @property
+    def sentinel_list(self) -> tuple[tuple[str, int], ...]:
+        """The Sentinels as (host, port) pairs, as redis-py's Sentinel takes them."""
+        parts = (part.strip().rpartition(":") for part in self.redis_sentinels.split(",") if part.strip())
+        return tuple((host.strip("[]"), int(port)) for host, _, port in parts)
 
     @property
     def open_path_list(self) -> tuple[str, ...]:

@@ -1,15 +1,38 @@
 """Chat transcripts in Redis, each key with a TTL that every write renews.
 
-Layout:
-  chmocoder:chat:{id}            hash: created, updated, task, level, title, share
-  chmocoder:chat:{id}:messages   list of JSON messages, oldest first
-  chmocoder:share:{token}        the chat id a read-only share link opens
-  chmocoder:owner:{hash}         set of the chat ids in one browser's list (hash of its owner token)
-  chmocoder:chat:{id}:answering  a short lease while some replica is answering the chat
+Layout (the `{id}` braces are literal: a Redis Cluster hash tag, so all keys of one chat share one
+hash slot):
+  chmocoder:chat:{<id>}            hash: created, updated, task, level, title, share, creator
+  chmocoder:chat:{<id>}:messages   list of JSON messages, oldest first
+  chmocoder:chat:{<id>}:answering  a short lease while some replica is answering the chat
+  chmocoder:share:<token>          the chat id a read-only share link opens
+  chmocoder:owner:<hash>           set of the chat ids in one browser's list (hash of its owner token)
+  chmocoder:layout                 "hash-tagged" once chats of older versions were moved (below)
 
-Writes are single Lua scripts, so they are atomic and never rewrite the whole history; a
-write to a chat that has expired fails instead of resurrecting half a chat. (The scripts build
-the share key from the chat's hash, so the store assumes a single Redis, not a cluster.)
+Writes to a chat are single Lua scripts over that chat's own keys only (one slot), so they are
+atomic, never rewrite the whole history, and run on a single Redis, behind Sentinel, or on a
+Redis Cluster alike; a write to a chat that has expired fails instead of resurrecting half a chat.
+The share and owner keys live in other slots, so they are written in calls of their own: a script
+returns the chat's share token and the store renews (or deletes) the share key next. A share link is
+only honoured while the chat's own `share` field still names it, so a share key left behind by a
+failed second call opens nothing.
+
+Older versions named the chat keys without braces (`chmocoder:chat:<id>`...). On a single Redis or
+behind Sentinel (a cluster never held that layout: its scripts crossed slots) the app moves such
+keys to the new names at its first start, in the background (SCAN + RENAME, idempotent), and a
+chat not found under its new name is looked for under its old one, so nothing an older version
+wrote is lost, not even by older replicas still running during a rolling update.
+
+Durability. Every Redis node is assumed to run with `appendonly yes` and `appendfsync everysec`
+(the embedded Redis uses `always`): a crash of the Redis process alone loses (almost) nothing it
+acknowledged, since its writes are already in the OS's page cache; a machine losing power loses up
+to the last one or two seconds of that node's writes. Replication is asynchronous, so a failover
+(Sentinel promoting a replica) loses what the replica had not yet received. With `wait_replicas` > 0
+a finished answer is followed by WAIT on the same connection: once that many replicas acknowledge
+it, it and every earlier write (its question included) survive the loss of the primary. When fewer
+acknowledge in time, the chat service keeps the answer (with its question) in its local journal as
+well and writes it again, once, later. A finished answer is then lost only if the primary and the
+acknowledging replicas all lose power within the same second, or the journal's disk is lost too.
 """
 
 from __future__ import annotations
@@ -20,16 +43,24 @@ import json
 import logging
 import re
 import secrets
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 from redis.backoff import ExponentialBackoff
+from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
+from redis.sentinel import Sentinel
 
 from .metrics import REDIS_ERRORS
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 log = logging.getLogger(__name__)
 # Each Redis call's connect and read timeout.
@@ -38,58 +69,92 @@ REDIS_TIMEOUT_S = 1.5
 PREFIX = "chmocoder:chat:"
 SHARE_PREFIX = "chmocoder:share:"
 OWNER_PREFIX = "chmocoder:owner:"
+MESSAGES = ":messages"
 ANSWERING = ":answering"
 CHAT_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
+# A chat key of the layout before hash tags, as SCAN finds it.
+OLD_KEY = re.compile(r"^chmocoder:chat:([A-Za-z0-9_-]{32})(?::messages|:answering)?$")
+# Set once every chat of an older version has been moved to the hash-tagged names.
+LAYOUT_KEY, LAYOUT = "chmocoder:layout", "hash-tagged"
+# `once`: a message already among the chat's last this many is not appended again.
+ONCE_WINDOW = 8
 T = TypeVar("T")
 
-# Renews every key of a chat. KEYS: meta, messages. ARGV[1]: ttl, ARGV[2]: now.
-TOUCH = f"""
+# Renews a chat's keys; touch() returns the chat's share token (whose key the caller renews), or 1.
+# KEYS: meta, messages, answering. ARGV[1]: ttl, ARGV[2]: now.
+TOUCH = """
 local function touch()
   redis.call('HSET', KEYS[1], 'updated', ARGV[2])
   redis.call('EXPIRE', KEYS[1], ARGV[1])
   if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
-  local share = redis.call('HGET', KEYS[1], 'share')
-  if share then redis.call('EXPIRE', '{SHARE_PREFIX}' .. share, ARGV[1]) end
+  return redis.call('HGET', KEYS[1], 'share') or 1
 end
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 """
 
 # ARGV: ttl, now, message json ("" = none), title ("" = keep), keep (-1 = all; n = drop messages n..),
-# once ("1" = not if the chat already ends with this very message).
-APPEND = TOUCH + """
-if ARGV[6] == '1' and redis.call('LINDEX', KEYS[2], -1) == ARGV[3] then touch() return 1 end
+# once ("1" = not if this very message is among the chat's last ONCE_WINDOW).
+APPEND = (
+    TOUCH
+    + f"""
+if ARGV[6] == '1' then
+  for _, earlier in ipairs(redis.call('LRANGE', KEYS[2], -{ONCE_WINDOW}, -1)) do
+    if earlier == ARGV[3] then return touch() end
+  end
+end
+"""
+    + """
 local keep = tonumber(ARGV[5])
 if keep == 0 then redis.call('DEL', KEYS[2]) elseif keep > 0 then redis.call('LTRIM', KEYS[2], 0, keep - 1) end
 if ARGV[3] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[3]) end
 if ARGV[4] ~= '' then redis.call('HSETNX', KEYS[1], 'title', ARGV[4]) end
-touch()
-return 1
+return touch()
 """
+)
 
 # ARGV: ttl, now, then field/value pairs.
-UPDATE_META = TOUCH + """
+UPDATE_META = (
+    TOUCH
+    + """
 if #ARGV > 2 then redis.call('HSET', KEYS[1], unpack(ARGV, 3)) end
-touch()
-return 1
+return touch()
 """
+)
 
 # ARGV: ttl, now, a fresh token (used only if the chat has none yet). Returns the chat's token.
-SHARE = TOUCH + f"""
+SHARE = (
+    TOUCH
+    + """
 local token = redis.call('HGET', KEYS[1], 'share')
 if not token then
   token = ARGV[3]
   redis.call('HSET', KEYS[1], 'share', token)
 end
-redis.call('SET', '{SHARE_PREFIX}' .. token, ARGV[4], 'EX', ARGV[1])
 touch()
 return token
 """
+)
 
-DELETE = f"""
+# Returns 0 if the chat was gone, else its share token (whose key the caller deletes) or 1.
+DELETE = """
 local share = redis.call('HGET', KEYS[1], 'share')
-if share then redis.call('DEL', '{SHARE_PREFIX}' .. share) end
-return redis.call('DEL', KEYS[1], KEYS[2])
+if redis.call('DEL', KEYS[1], KEYS[2]) == 0 then return 0 end
+redis.call('DEL', KEYS[3])
+return share or 1
+"""
+
+# Moves one chat from the old key names (KEYS 1-3) to the new ones (KEYS 4-6) in one step, so no write
+# sees half a chat moved; a new name already taken is left alone. Returns how many keys moved.
+MOVE_OLD = """
+local moved = 0
+for i = 1, 3 do
+  if redis.call('EXISTS', KEYS[i]) == 1 and redis.call('EXISTS', KEYS[i + 3]) == 0 then
+    redis.call('RENAME', KEYS[i], KEYS[i + 3])
+    moved = moved + 1
+  end
+end
+return moved
 """
 
 
@@ -115,33 +180,115 @@ def owner_key(owner: str) -> str:
     return OWNER_PREFIX + hashlib.sha256(owner.encode()).hexdigest()[:40]
 
 
+def chat_keys(chat_id: str) -> list[str]:
+    """A chat's meta, messages and answering keys, in one hash slot (the braces are a hash tag)."""
+    meta = PREFIX + "{" + chat_id + "}"
+    return [meta, meta + MESSAGES, meta + ANSWERING]
+
+
+def old_chat_keys(chat_id: str) -> list[str]:
+    """The same keys as versions before hash tags named them."""
+    meta = PREFIX + chat_id
+    return [meta, meta + MESSAGES, meta + ANSWERING]
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    """Where the chats' Redis is: a URL, Sentinels that name the primary, or a Redis Cluster (the URL
+    is then one of its nodes). The rate limits' storage reaches the same servers (chmocoder.rate_limits)."""
+
+    url: str = ""
+    sentinels: tuple[tuple[str, int], ...] = ()
+    service: str = "mymaster"
+    password: str = field(default="", repr=False)  # of the servers found through the Sentinels
+    sentinel_password: str = field(default="", repr=False)
+    cluster: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings, embedded_url: str = "") -> RedisTarget:
+        """As configured; `embedded_url`: the embedded Redis's, used when no Redis is configured."""
+        return cls(
+            url=settings.redis_url or embedded_url,
+            sentinels=settings.sentinel_list,
+            service=settings.redis_sentinel_service,
+            password=settings.redis_password.get_secret_value(),
+            sentinel_password=settings.redis_sentinel_password.get_secret_value(),
+            cluster=settings.redis_cluster,
+        )
+
+
+def _client_options() -> dict[str, Any]:
+    # Retry a refused connection (a restart, a failover) briefly, but never a Redis that does not
+    # answer: with 5 s timeouts retried three times a hung Redis held a request 20 s per call.
+    # A hung or unreachable Redis is reported within about 2 s.
+    return {
+        "decode_responses": True,
+        "socket_timeout": REDIS_TIMEOUT_S,
+        "socket_connect_timeout": REDIS_TIMEOUT_S,
+        "health_check_interval": 30,
+        "retry": Retry(ExponentialBackoff(cap=0.4, base=0.05), retries=3, supported_errors=(redis.ConnectionError,)),
+    }
+
+
+def connect(target: RedisTarget) -> redis.Redis | RedisCluster:
+    """The one way the app builds its Redis client, with the same timeouts and retries everywhere.
+    Behind Sentinel every new connection asks the Sentinels for the primary, so after a failover the
+    client follows the promoted replica by itself."""
+    options = _client_options()
+    if target.sentinels:
+        sentinel_options: dict[str, Any] = {
+            "socket_timeout": REDIS_TIMEOUT_S,
+            "socket_connect_timeout": REDIS_TIMEOUT_S,
+        }
+        if target.sentinel_password:
+            sentinel_options["password"] = target.sentinel_password
+        sentinel = Sentinel(list(target.sentinels), sentinel_kwargs=sentinel_options, **options)
+        return sentinel.master_for(target.service, password=target.password or None)
+    if target.cluster:
+        try:  # RedisCluster reads the slot map at once: a cluster that cannot be reached is a start-up error
+            return RedisCluster.from_url(target.url, **options)
+        except (redis.RedisError, RedisClusterException) as exc:
+            raise StoreUnavailable(f"the Redis Cluster cannot be reached: {type(exc).__name__}: {exc}") from exc
+    return redis.Redis.from_url(target.url, **options)
+
+
 class ChatStore:
-    def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
+    def __init__(self, client: redis.Redis | RedisCluster, ttl_seconds: int, wait_replicas: int = 0,
+                 wait_ms: int = 500) -> None:  # fmt: skip
         self.client = client
         self.ttl = ttl_seconds
+        self.wait_replicas = wait_replicas
+        self.wait_ms = wait_ms
+        # A cluster never held the old layout; elsewhere a chat missing under its new keys is looked for
+        # under the old ones.
+        self.cluster = isinstance(client, RedisCluster)
         self._append = client.register_script(APPEND)
         self._update_meta = client.register_script(UPDATE_META)
         self._share = client.register_script(SHARE)
         self._delete = client.register_script(DELETE)
+        self._move_old = client.register_script(MOVE_OLD)
+
+    @classmethod
+    def open(cls, target: RedisTarget, ttl_seconds: int, wait_replicas: int = 0, wait_ms: int = 500) -> ChatStore:
+        return cls(connect(target), ttl_seconds, wait_replicas, wait_ms)
 
     @classmethod
     def from_url(cls, url: str, ttl_seconds: int) -> ChatStore:
-        # Retry a refused connection (a restart, a failover) briefly, but never a Redis that does not
-        # answer: with 5 s timeouts retried three times a hung Redis held a request 20 s per call.
-        # A hung or unreachable Redis is reported within about 2 s.
-        client = redis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=REDIS_TIMEOUT_S,
-            socket_connect_timeout=REDIS_TIMEOUT_S,
-            health_check_interval=30,
-            retry=Retry(ExponentialBackoff(cap=0.4, base=0.05), retries=3, supported_errors=(redis.ConnectionError,)),
-        )
-        return cls(client, ttl_seconds)
+        return cls.open(RedisTarget(url=url), ttl_seconds)
+
+    @classmethod
+    def for_app(cls, settings: Settings, target: RedisTarget) -> ChatStore:
+        """The app's store, as configured; chats an older version left under the old key names are moved
+        in the background (off the request path; a chat opened meanwhile is moved on the spot)."""
+        store = cls.open(target, settings.chat_ttl_seconds, settings.redis_wait_replicas, settings.redis_wait_ms)
+        if not store.cluster:
+            threading.Thread(target=store._migrate_logged, name="chmocoder-migrate", daemon=True).start()
+        return store
 
     @staticmethod
     def keys(chat_id: str) -> list[str]:
-        return [PREFIX + chat_id, PREFIX + chat_id + ":messages"]
+        """The chat's meta and messages keys."""
+        return chat_keys(chat_id)[:2]
 
     @contextmanager
     def _redis(self) -> Iterator[None]:
@@ -150,14 +297,14 @@ class ChatStore:
             yield
         except redis.AuthenticationError as exc:  # a setup error, not an outage: say so to the operator
             REDIS_ERRORS.inc()
-            log.error("Redis refused our credentials (the password in CHMOCODER_REDIS_URL): %s", exc)
+            log.error("Redis refused our credentials (CHMOCODER_REDIS_URL's, or CHMOCODER_REDIS_PASSWORD): %s", exc)
             raise StoreUnavailable("chat storage (Redis) refused the server's password; tell the operator") from exc
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             REDIS_ERRORS.inc()
             raise StoreUnavailable(
                 "chat storage (Redis) is unreachable right now; nothing was saved, try again shortly"
             ) from exc
-        except redis.RedisError as exc:
+        except (redis.RedisError, RedisClusterException) as exc:
             REDIS_ERRORS.inc()
             raise StoreUnavailable(f"chat storage (Redis) failed: {type(exc).__name__}") from exc
 
@@ -166,13 +313,29 @@ class ChatStore:
             return fn()
 
     def _script(self, script: Any, chat_id: str, *args: Any) -> Any:
-        """Run a chat script; 0 means the chat is gone (expired or deleted)."""
+        """Run a chat script; 0 means the chat is gone (expired or deleted). A string result is the chat's
+        share token, whose key (in another slot) is then renewed."""
         if not CHAT_ID.match(chat_id or ""):
             raise ChatNotFound("unknown chat id (it may have expired)")
-        result = self._call(lambda: script(keys=self.keys(chat_id), args=[self.ttl, time.time(), *args]))
+
+        def run() -> Any:
+            return self._call(lambda: script(keys=chat_keys(chat_id), args=[self.ttl, time.time(), *args]))
+
+        result = run()
+        if not result and self._moved_from_old_keys([chat_id]):
+            result = run()
         if not result:
             raise ChatNotFound("this chat has expired or was deleted")
         return result
+
+    def _renew_share(self, chat_id: str, token: Any) -> None:
+        """Keep a shared chat's link alive as long as the chat. A failure only shortens the link's life
+        until the chat's next write; the chat's own write has succeeded, so it is not reported as failed."""
+        if isinstance(token, str):
+            try:
+                self._call(lambda: self.client.set(SHARE_PREFIX + token, chat_id, ex=self.ttl))
+            except StoreError:
+                log.warning("could not renew the share link of chat=%s", chat_id)
 
     def ping(self) -> bool:
         return bool(self._call(self.client.ping))
@@ -182,41 +345,43 @@ class ChatStore:
     def create(self, task: str, level: str, owner: str | None = None) -> str:
         chat_id = new_chat_id()
         now = str(time.time())
-        meta_key = self.keys(chat_id)[0]
+        meta_key = chat_keys(chat_id)[0]
+        creator = owner_key(owner) if owner else ""  # "": nobody (a chat made without an owner token)
+        fields = {"created": now, "updated": now, "task": task, "level": level, "creator": creator}
         with self._redis():
             pipe = self.client.pipeline(transaction=True)
-            creator = owner_key(owner) if owner else ""  # "": nobody (a chat made without an owner token)
-            fields = {"created": now, "updated": now, "task": task, "level": level, "creator": creator}
             pipe.hset(meta_key, mapping=fields)
             pipe.expire(meta_key, self.ttl)
-            if owner:
-                pipe.sadd(owner_key(owner), chat_id)
-                pipe.expire(owner_key(owner), self.ttl)
             pipe.execute()
+        if owner:  # the owner's list is in another slot: a second step (if it fails, the chat just expires)
+            self.adopt(owner, chat_id)
         return chat_id
 
     def meta(self, chat_id: str) -> dict[str, str]:
         """The chat's metadata; ChatNotFound for a malformed, unknown or expired id."""
+        return self.chat(chat_id, messages=False)[0]
+
+    def chat(self, chat_id: str, messages: bool = True) -> tuple[dict[str, str], list[dict[str, Any]]]:
+        """Metadata and messages in one round trip (one MULTI on the chat's slot, so they agree)."""
         if not CHAT_ID.match(chat_id or ""):
             raise ChatNotFound("unknown chat id (it may have expired)")
-        meta = self._call(lambda: self.client.hgetall(self.keys(chat_id)[0]))
+        meta, raw = self._read(chat_id, messages)
+        if not meta and self._moved_from_old_keys([chat_id]):
+            meta, raw = self._read(chat_id, messages)
         if not meta:
             raise ChatNotFound("unknown chat id (it may have expired)")
-        return meta
+        return meta, [json.loads(item) for item in raw]
 
-    def chat(self, chat_id: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
-        """Metadata and messages in one round trip (one MULTI, so they agree with each other)."""
-        if not CHAT_ID.match(chat_id or ""):
-            raise ChatNotFound("unknown chat id (it may have expired)")
-        meta_key, messages_key = self.keys(chat_id)
+    def _read(self, chat_id: str, messages: bool) -> tuple[dict[str, str], list[str]]:
+        meta_key, messages_key, _ = chat_keys(chat_id)
+        if not messages:
+            return self._call(lambda: self.client.hgetall(meta_key)), []
         with self._redis():
             pipe = self.client.pipeline(transaction=True)
             pipe.hgetall(meta_key)
             pipe.lrange(messages_key, 0, -1)
             meta, raw = pipe.execute()
-        if not meta:
-            raise ChatNotFound("unknown chat id (it may have expired)")
-        return meta, [json.loads(item) for item in raw]
+        return meta, raw
 
     def messages(self, chat_id: str) -> list[dict[str, Any]]:
         return self.chat(chat_id)[1]
@@ -225,13 +390,13 @@ class ChatStore:
 
     def mark_answering(self, chat_id: str, seconds: int) -> None:
         """A lease saying a replica is answering this chat; renewed while it does, gone if it dies."""
-        self._call(lambda: self.client.set(PREFIX + chat_id + ANSWERING, "1", ex=seconds))
+        self._call(lambda: self.client.set(chat_keys(chat_id)[2], "1", ex=seconds))
 
     def done_answering(self, chat_id: str) -> None:
-        self._call(lambda: self.client.delete(PREFIX + chat_id + ANSWERING))
+        self._call(lambda: self.client.delete(chat_keys(chat_id)[2]))
 
     def answering(self, chat_id: str) -> bool:
-        return bool(self._call(lambda: self.client.exists(PREFIX + chat_id + ANSWERING)))
+        return bool(self._call(lambda: self.client.exists(chat_keys(chat_id)[2])))
 
     def append(
         self, chat_id: str, message: dict[str, Any], title: str = "", keep: int | None = None, *, once: bool = False
@@ -240,37 +405,84 @@ class ChatStore:
 
         `keep=n` first drops every message from index n on, in the same atomic step: that is how
         Regenerate and Edit replace the end of a chat without a read-modify-write of the rest.
-        `once`: not if the chat already ends with this very message (a save repeated after a timeout
-        that may have reached Redis).
+        `once`: not if this very message is among the chat's last few already (a save repeated after a
+        timeout or a failover that may have kept it after all; saved messages carry their time).
         """
         body = json.dumps(message, ensure_ascii=False)
-        self._script(self._append, chat_id, body, title, -1 if keep is None else keep, "1" if once else "")
+        token = self._script(self._append, chat_id, body, title, -1 if keep is None else keep, "1" if once else "")
+        self._renew_share(chat_id, token)
+
+    def append_replicated(self, chat_id: str, message: dict[str, Any]) -> bool:
+        """Append a finished answer (once) and, with `wait_replicas`, WAIT until that many replicas have
+        it. WAIT counts the writes of its own connection, so both go down one connection (a pipeline,
+        to the chat's node on a cluster). False: fewer acknowledged within `wait_ms`, so the answer is on
+        the primary only and a failover now could lose it."""
+        if not self.wait_replicas:
+            self.append(chat_id, message, once=True)
+            return True
+        if not CHAT_ID.match(chat_id or ""):
+            raise ChatNotFound("unknown chat id (it may have expired)")
+        keys = chat_keys(chat_id)
+        args = [self.ttl, time.time(), json.dumps(message, ensure_ascii=False), "", -1, "1"]
+
+        def append_and_wait() -> list[Any]:
+            pipe = self._node(keys[0]).pipeline(transaction=False)
+            self._append(keys=keys, args=args, client=pipe)
+            pipe.wait(self.wait_replicas, self.wait_ms)
+            return pipe.execute()
+
+        token, acknowledged = self._call(append_and_wait)
+        if not token:
+            raise ChatNotFound("this chat has expired or was deleted")
+        self._renew_share(chat_id, token)
+        return int(acknowledged) >= self.wait_replicas
+
+    def _node(self, key: str) -> redis.Redis:
+        """The client of the one server that holds `key`: the primary, or on a cluster the key's node."""
+        if isinstance(self.client, RedisCluster):
+            return self.client.get_redis_connection(self.client.get_node_from_key(key))
+        return self.client
 
     def truncate(self, chat_id: str, keep: int) -> None:
         """Drop every message from index `keep` on (Undo)."""
-        self._script(self._append, chat_id, "", "", keep, "")
+        self._renew_share(chat_id, self._script(self._append, chat_id, "", "", keep, ""))
 
     def update(self, chat_id: str, **fields: str) -> None:
         """Set metadata fields (task, level, title) and renew the TTL."""
         args: list[str] = []
         for name, value in fields.items():
             args += [name, value]
-        self._script(self._update_meta, chat_id, *args)
+        self._renew_share(chat_id, self._script(self._update_meta, chat_id, *args))
 
     def delete(self, chat_id: str) -> None:
-        self._script(self._delete, chat_id)
+        """Delete the chat, then its share key (another slot); a share key left behind opens nothing."""
+        token = self._script(self._delete, chat_id)
+        if isinstance(token, str):
+            self._call(lambda: self.client.delete(SHARE_PREFIX + token))
 
     # -- sharing -------------------------------------------------------------------------------
 
     def share(self, chat_id: str) -> str:
-        """The chat's read-only share token (made on first use; it expires with the chat)."""
-        return str(self._script(self._share, chat_id, secrets.token_urlsafe(24), chat_id))
+        """The chat's read-only share token (made on first use; it expires with the chat). The token is
+        recorded in the chat first, then its key is written: a failure in between is repaired by the
+        next call, which finds the same token."""
+        token = str(self._script(self._share, chat_id, secrets.token_urlsafe(24)))
+        self._call(lambda: self.client.set(SHARE_PREFIX + token, chat_id, ex=self.ttl))
+        return token
 
     def shared_chat(self, token: str) -> str:
-        """The chat id behind a share token; ChatNotFound if it is unknown or expired."""
+        """The chat id behind a share token; ChatNotFound if it is unknown, or its chat was deleted or
+        expired (the chat's own `share` field must still name this token)."""
         chat_id = self._call(lambda: self.client.get(SHARE_PREFIX + token)) if TOKEN.match(token or "") else None
+        gone = ChatNotFound("this share link is unknown or the chat has expired")
         if not chat_id:
-            raise ChatNotFound("this share link is unknown or the chat has expired")
+            raise gone
+        try:
+            share = self.meta(str(chat_id)).get("share", "")
+        except ChatNotFound:
+            raise gone from None
+        if not hmac.compare_digest(share, token):
+            raise gone
         return str(chat_id)
 
     # -- one browser's list of chats -----------------------------------------------------------
@@ -301,22 +513,70 @@ class ChatStore:
     def owned_chats(self, owner: str) -> list[dict[str, Any]]:
         """The owner's chats, most recently used first; expired ones are dropped from the list."""
         key = owner_key(owner)
+        ids = sorted(self._call(lambda: self.client.smembers(key)))
+        rows = self._list_rows(ids)
+        missing = [chat_id for chat_id in ids if rows[chat_id][3] is None]
+        if missing and self._moved_from_old_keys(missing):
+            rows.update(self._list_rows(missing))
+        gone = [chat_id for chat_id in ids if rows[chat_id][3] is None]
         with self._redis():
-            ids = sorted(self.client.smembers(key))
-            pipe = self.client.pipeline(transaction=False)
-            for chat_id in ids:
-                pipe.hmget(self.keys(chat_id)[0], "title", "task", "level", "created", "updated", "creator")
-            rows = pipe.execute()
-            gone = [chat_id for chat_id, row in zip(ids, rows, strict=True) if row[3] is None]
             if gone:
                 self.client.srem(key, *gone)
             if ids:
                 self.client.expire(key, self.ttl)
-        chats = [
-            {"id": chat_id, "title": title or "", "task": task, "level": level,
-             "created": float(created), "updated": float(updated or created),
-             "guest": creator is not None and creator != key}
-            for chat_id, (title, task, level, created, updated, creator) in zip(ids, rows, strict=True)
-            if created is not None
-        ]
+        chats = []
+        for chat_id in ids:
+            title, task, level, created, updated, creator = rows[chat_id]
+            if created is not None:
+                chats.append({"id": chat_id, "title": title or "", "task": task, "level": level,
+                              "created": float(created), "updated": float(updated or created),
+                              "guest": creator is not None and creator != key})  # fmt: skip
         return sorted(chats, key=lambda c: c["updated"], reverse=True)
+
+    def _list_rows(self, ids: list[str]) -> dict[str, list[str | None]]:
+        """The list's fields of each chat, in one pipeline (on a cluster, one per node)."""
+        with self._redis():
+            pipe = self.client.pipeline(transaction=False)
+            for chat_id in ids:
+                pipe.hmget(chat_keys(chat_id)[0], "title", "task", "level", "created", "updated", "creator")
+            return dict(zip(ids, pipe.execute() if ids else [], strict=True))
+
+    # -- the layout before hash tags -----------------------------------------------------------
+
+    def _moved_from_old_keys(self, chat_ids: Iterable[str]) -> int:
+        """Move these chats from their old key names, if they are there; how many keys moved."""
+        if self.cluster:
+            return 0
+        with self._redis():
+            pipe = self.client.pipeline(transaction=False)
+            for chat_id in chat_ids:
+                self._move_old(keys=[*old_chat_keys(chat_id), *chat_keys(chat_id)], client=pipe)
+            return sum(pipe.execute())
+
+    def migrate_old_keys(self, batch: int = 500) -> int:
+        """Move every chat still under the old key names (SCAN + RENAME); how many keys moved. Idempotent:
+        safe to run again, and on several replicas at once."""
+        if self.cluster:
+            return 0
+        moved, found = 0, set()
+        with self._redis():
+            for key in self.client.scan_iter(match=PREFIX + "[^{]*", count=1000):
+                old = OLD_KEY.match(key)
+                if old:
+                    found.add(old[1])
+                if len(found) >= batch:
+                    moved, found = moved + self._moved_from_old_keys(found), set()
+        return moved + (self._moved_from_old_keys(found) if found else 0)
+
+    def _migrate_logged(self) -> None:
+        """The migration at start, once per Redis: a marker key says it ran to the end (chats an older
+        replica writes later are moved when opened or listed)."""
+        try:
+            if self._call(lambda: self.client.get(LAYOUT_KEY)) == LAYOUT:
+                return
+            moved = self.migrate_old_keys()
+            self._call(lambda: self.client.set(LAYOUT_KEY, LAYOUT))
+        except StoreError as exc:
+            log.warning("could not move chats from the old key layout now (%s); each moves when opened", exc)
+            return
+        log.info("moved %d key(s) of older chats to the hash-tagged layout", moved)

@@ -68,6 +68,7 @@ class Turn:
     retitle: bool = False
     meta: ChatMeta = field(default_factory=lambda: ChatMeta())
     interrupted: bool = False  # the chat's last question was left unanswered by a crash
+    question: dict[str, Any] | None = None  # the question as saved (journaled with an answer Redis may lose)
 
 
 @dataclass
