@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import doctest
+import inspect
 import io
 import json
 import re
@@ -32,11 +33,12 @@ CLAIM = re.compile(
     re.I,
 )
 RAISES = re.compile(r"^#+\s*(?:raises?|throws?|error:?)\s*:?\s*([A-Z]\w*(?:Error|Exception|Interrupt|Exit))\b", re.I)
-# "`f(3)` should return 5", "f(3) returns 2 instead of 3", "f(3) == 5", "f(3) -> 5" in a user's words.
+# "`f(3)` should return 5", "f(3) returns 2 instead of 3", "f(3) == 5", "f(3) -> 5", "f(3) ==> 5",
+# "f(3) ➞ 5", "f(3) = 5" in a user's words (the arrows and the single "=" are how many write examples).
 USER_CALL = re.compile(
     r"`?(?P<call>[A-Za-z_]\w*\((?:[^()`]|\([^()`]*\))*\))`?\s*"
-    r"(?P<verb>should (?:return|be|give|output|print)|must return|is expected to return|==|->|→|=>|returns?|gives?|"
-    r"outputs?|prints?)\s*`?(?P<rest>[^\n]*)",
+    r"(?P<verb>should (?:return|be|give|output|print)|must return|is expected to return|==>|==|->|→|➞|=>|=(?!=)|"
+    r"returns?|gives?|outputs?|prints?)\s*`?(?P<rest>[^\n]*)",
     re.I,
 )
 INSTEAD = re.compile(r"\binstead of\s*`?(?P<want>[^\n]*)", re.I)
@@ -297,7 +299,7 @@ def parse_program(blocks: list[str], origin: Origin = "answer") -> Program:
         if tree is None:
             return Program("\n\n".join(solution), checks, functions, problem)
         syntax_error = syntax_error or problem
-        for docstring in _docstrings(tree):
+        for docstring in _docstrings(tree, code):
             checks += _doctest_checks(docstring, origin)
         defined = _defined_names(tree)
         functions += [n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
@@ -334,15 +336,38 @@ def _parse_salvaging(code: str) -> tuple[ast.Module | None, str]:
         return None, problem
 
 
-def _docstrings(tree: ast.Module) -> list[str]:
-    """Docstrings of the module, its functions and classes, dedented (where `>>>` examples live)."""
+def _docstrings(tree: ast.Module, code: str) -> list[str]:
+    """Docstrings of the module, its functions and classes, dedented (where `>>>` examples live).
+    Read as Python reads them, as doctest does; but where that breaks an example (a `"a\\nb"` in a
+    docstring that is not raw becomes a line break that cuts the example in two: a correct answer
+    failed its own copy of the user's example), as written, which is what its writer meant."""
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             text = ast.get_docstring(node, clean=True)
+            if text and ">>>" in text and not _examples_compile(text):
+                written = ast.get_source_segment(code, node.body[0].value) or ""  # type: ignore[attr-defined]
+                text = inspect.cleandoc(_unquoted(written))
             if text and ">>>" in text:
                 found.append(text)
     return found
+
+
+def _examples_compile(text: str) -> bool:
+    try:
+        for chunk in _doctest_chunks(text):
+            for example in doctest.DocTestParser().get_examples(chunk):
+                compile(example.source, "<example>", "single")
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def _unquoted(literal: str) -> str:
+    """The text inside a string literal's quotes, its escapes left as they are written."""
+    body = literal.lstrip("rRuUbB")
+    quote = body[:3] if body[:3] in ('"""', "'''") else body[:1]
+    return body[len(quote) : len(body) - len(quote)] if body.endswith(quote) and len(body) >= 2 * len(quote) else body
 
 
 def _source_of(code: str, nodes: list[ast.stmt]) -> str:
@@ -390,12 +415,14 @@ def solution_code(answer: str) -> str:
 
 
 def _literal_prefix(text: str) -> str | None:
-    """The longest start of `text` that is a Python literal ("5 but got 6" → "5")."""
+    """The longest start of `text` that is a Python literal ("5 but got 6" → "5"), unless the text goes
+    on computing with it ("1 + 9 + 0 = 10" is a working, not the value 1)."""
     text = text.strip().strip("`").strip()
     for end in range(len(text), 0, -1):
         candidate = text[:end].rstrip(" .,;:`")
         if candidate and _is_literal(candidate):
-            return candidate
+            following = text[len(candidate) :].lstrip()
+            return None if following[:1] in tuple("+-*/%=<>&|^") else candidate
     return None
 
 

@@ -151,6 +151,40 @@ def test_examples_in_a_docstring_the_user_pasted_are_the_users_checks() -> None:
     assert isinstance(work, Plan) and [c.origin for c in work.checks] == ["user", "user", "user"]
 
 
+def test_examples_written_with_arrows_or_an_equals_sign_are_the_users_checks() -> None:
+    """Users (and many docstrings) write examples as `f(x) ==> y`, `f(x) ➞ y` or `f(x) = y`: left
+    unread, the only checks were the answer's own claims, which the default model often gets wrong."""
+    message = (
+        "Write it:\n```python\ndef f(s, n):\n    \"\"\"Examples:\n    f(\"Mary had a lamb\", 4) ==> [\"Mary\"]\n"
+        "    f('', 4) ➞ []\n    f('ab', 1) = ['ab']\n    \"\"\"\n```"
+    )
+    assert labels(ck.user_checks(message, ["f"], "")) == [
+        'f("Mary had a lamb", 4) == ["Mary"]',
+        "f('', 4) == []",
+        "f('ab', 1) == ['ab']",
+    ]
+    assert labels(ck.user_checks("x = f(3)\nf(2) == 4", ["f"], "")) == ["f(2) == 4"], "an assignment is no claim"
+
+
+def test_an_example_that_goes_on_computing_is_not_read_as_its_first_number() -> None:
+    """"f([1, 3, 2, 0]) == 1 + 9 + 0 + 0 = 10" was read as "f([1, 3, 2, 0]) == 1", and correct code failed it."""
+    message = "For example:\nf([1, 3, 2, 0]) == 1 + 9 + 0 + 0 = 10\nf([9, -2]) == 81"
+    assert labels(ck.user_checks(message, ["f"], "")) == ["f([9, -2]) == 81"]
+
+
+def test_a_docstring_example_is_read_as_meant() -> None:
+    """Read as Python reads a docstring that is not raw, an example's "a\\nb" became a line break
+    that cut the example in two, and a correct answer failed its own copy of the user's example.
+    Written for doctest (with "a\\\\nb"), it is read as doctest reads it."""
+
+    def labels_of(docstring_lines: str) -> list[str]:
+        answer = f'```python\ndef strip_b(s):\n    """Drop the b.\n{docstring_lines}    """\n    return s\n```'
+        return [c.label for c in ck.parse_program(ck.python_blocks(answer)).checks]
+
+    assert labels_of("    >>> strip_b('a\\nb')\n    'a\\n'\n") == [">>> strip_b('a\\nb')  → 'a\\n'"]
+    assert labels_of("    >>> strip_b('a\\\\nb')\n    'a\\\\n'\n") == [">>> strip_b('a\\nb')  → 'a\\n'"]
+
+
 def test_a_bug_reports_words_say_what_is_wanted_not_what_the_bug_does() -> None:
     """Read as wanted values, these reports checked correct fixes against the bug's own output
     ('to_fahrenheit(100) == 3380.0'), and repairs chased them."""
