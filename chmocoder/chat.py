@@ -36,10 +36,13 @@ from .verify import (
     Plan,
     Verdict,
     Verifier,
+    claims_request,
     generated_checks,
+    next_attempt,
     not_checked,
     plan,
     repair_request,
+    same_code,
     standing,
     tests_request,
 )
@@ -540,10 +543,13 @@ class ChatService:
                 break
             result.verdict = verdict
             kept, before = result.text, result.attempts
-            request = repair_request(turn.message, solution_code(result.text), verdict, worse, cut)
-            if (yield from self._repair(turn, result, verdict, request, round_, rounds)):
-                repaired = yield from self._judge(turn, result, kept_checks)
-                verdict, worse = self._keep_better(result, verdict, repaired, kept, before)
+            how = next_attempt(verdict, round_, cut)
+            if (yield from self._attempt(turn, result, verdict, how, worse, cut, round_)):
+                if how == "claims" and same_code(kept, result.text) is False:
+                    worse = self._reject(result, kept, before, "it changed code that passes the user's examples")
+                else:
+                    repaired = yield from self._judge(turn, result, kept_checks)
+                    verdict, worse = self._keep_better(result, verdict, repaired, kept, before)
             verdict.repairs = round_
         result.verdict = verdict
         metrics.VERDICTS.labels(verdict.status).inc()
@@ -557,10 +563,21 @@ class ChatService:
         what it broke (at temperature 0 the same request would only give the same repair)."""
         if standing(repaired) >= standing(verdict):
             return repaired, None
-        why = f"it did worse on the checks ({repaired.summary})"
-        result.attempts = [*before, {"content": result.text, "verdict": repaired.as_dict(), "rejected": why}]
-        result.text = kept
+        ChatService._reject(result, kept, before, f"it did worse on the checks ({repaired.summary})", repaired)
         return verdict, repaired
+
+    @staticmethod
+    def _reject(
+        result: TurnResult, kept: str, before: list[Attempt], why: str, verdict: Verdict | None = None
+    ) -> Verdict | None:
+        """The attempt just made is not used: the answer it was to improve comes back, and the attempt
+        goes with the earlier ones saying why."""
+        attempt: Attempt = {"content": result.text, "rejected": why}
+        if verdict is not None:
+            attempt["verdict"] = verdict.as_dict()
+        result.attempts = [*before, attempt]
+        result.text = kept
+        return verdict
 
     @staticmethod
     def _cut_mid_code(result: TurnResult, verdict: Verdict) -> bool:
@@ -619,21 +636,37 @@ class ChatService:
             result.add_pass(stats)
         return generated_checks(tests, work.functions)
 
-    def _repair(
-        self, turn: Turn, result: TurnResult, verdict: Verdict, request: str, round_: int, rounds: int
+    def _attempt(
+        self, turn: Turn, result: TurnResult, verdict: Verdict, how: str, worse: Verdict | None, cut: bool, round_: int
     ) -> Iterator[Reply]:
-        """Give the model the failing checks (`request`); its new answer replaces the draft once it has
-        finished. Returns whether it did: a reply without Python code is no repair, and the draft stays."""
-        draft = result.text
-        warm = max(turn.params.temperature, self.settings.repair_temperature)
+        """One more attempt at an answer whose checks failed (`how`, from verify.next_attempt): a repair
+        request about the code, a fresh answer to the question, or a request to correct false claims.
+        Sampled warm, with the round as seed, so that a turn still repeats exactly."""
+        warm = replace(
+            turn.params, temperature=max(turn.params.temperature, self.settings.repair_temperature), seed=round_
+        )
+        if how == "fresh":
+            return (yield from self._ask_again(turn, result, verdict, turn.prompt, warm, round_))
+        code = solution_code(result.text)
+        request = (
+            claims_request(turn.message, result.text, verdict)
+            if how == "claims"
+            else repair_request(turn.message, code, verdict, worse, cut)
+        )
         try:
-            prompt, params, _ = self.fit_prompt(
-                turn.system, answered(turn.history), request, replace(turn.params, temperature=warm, seed=round_)
-            )
+            prompt, params, _ = self.fit_prompt(turn.system, answered(turn.history), request, warm)
         except InvalidInput:
             return False
+        return (yield from self._ask_again(turn, result, verdict, prompt, params, round_))
+
+    def _ask_again(
+        self, turn: Turn, result: TurnResult, verdict: Verdict, prompt: list[int], params: GenerationParams, round_: int
+    ) -> Iterator[Reply]:
+        """Stream another answer; it replaces the draft once it has finished. Returns whether it did: a
+        reply without Python code is no attempt, and the draft stays."""
+        draft = result.text
         earlier = [*result.attempts, {"content": draft, "verdict": verdict.as_dict()}]
-        status = f"{verdict.summary} · fixing (round {round_} of {rounds})"
+        status = f"{verdict.summary} · fixing (round {round_} of {self.settings.verify_rounds})"
         yield from self._pass(turn, prompt, params, result, status, shown_attempts=earlier)
         if has_python(result.text):
             result.attempts = earlier

@@ -9,6 +9,7 @@ what happens next (a repair round); this module knows nothing of the model or of
 
 from __future__ import annotations
 
+import ast
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -249,6 +250,64 @@ def standing(verdict: Verdict) -> tuple[int, int, int]:
         return (0, 0, 0)
     user_failing = sum(1 for row in verdict.checks if not row["passed"] and row.get("origin") == "user")
     return (1, -user_failing, verdict.passed - verdict.total)
+
+
+Attempt = Literal["repair", "fresh", "claims"]
+
+
+def next_attempt(verdict: Verdict, round_: int, cut: bool) -> Attempt:
+    """How to try again after failed checks. Measured on the odd HumanEval problems' first answers
+    (default model): where one of the user's own examples fails, 18 answers were wrong and 1 right,
+    so the code is what to change: a repair request, and every second round a fresh answer to the
+    question (a repair stays close to a wrong approach). Where the user's examples all pass and only
+    the answer's own claims fail, 13 were right and 2 wrong: the claims are what is false, and the
+    code is kept. With no example of the user's, the claims decide alone: a repair request."""
+    if cut:
+        return "repair"
+    users = [row for row in verdict.checks if row.get("origin") == "user"]
+    if users and all(row["passed"] for row in users) and not _load_failure(verdict):
+        return "claims"
+    if any(not row["passed"] for row in users) and round_ % 2 == 0:
+        return "fresh"
+    return "repair"
+
+
+def _load_failure(verdict: Verdict) -> bool:
+    return bool(verdict.failing) and verdict.failing["check"] in LOAD_FAILURES  # type: ignore[index]
+
+
+def same_code(before: str, after: str) -> bool | None:
+    """Whether two answers' solutions are the same program (comments, docstrings and layout aside);
+    None when either does not parse."""
+    try:
+        return _shape(ck.solution_code(before)) == _shape(ck.solution_code(after))
+    except SyntaxError:
+        return None
+
+
+def _shape(code: str) -> str:
+    tree = ast.parse(code)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and _is_docstring(body[0]):
+            node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
+    return ast.dump(tree, annotate_fields=False)
+
+
+def _is_docstring(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+
+
+def claims_request(message: str, answer: str, verdict: Verdict) -> str:
+    """The code passes every example the user gave; what is false is what the answer says about it."""
+    lines = [f"The user asked:\n{message}\n", f"This answer was written for it:\n{answer}\n"]
+    lines.append("Its code gives the right result for every example the user gave. I ran its own examples:")
+    lines += [_failure_line(row) for row in verdict.checks if not row["passed"]]
+    lines.append(
+        "\nThose statements in the answer are false: the code returns what I found. Give the whole answer "
+        "again with exactly the same code, and correct each false statement to what the code really returns."
+    )
+    return "\n".join(lines)
 
 
 def repair_request(message: str, code: str, verdict: Verdict, worse: Verdict | None = None, cut: bool = False) -> str:

@@ -9,11 +9,23 @@ import pytest
 
 from chmocoder import export
 from chmocoder.chat import ChatService, TurnOptions
+from chmocoder.checks import solution_code
 from chmocoder.engine import Engine
 from chmocoder.sandbox import Sandbox
 from chmocoder.settings import Settings
 from chmocoder.store import ChatStore
-from chmocoder.verify import Plan, Verdict, Verifier, not_checked, plan, repair_request, standing
+from chmocoder.verify import (
+    Plan,
+    Verdict,
+    Verifier,
+    claims_request,
+    next_attempt,
+    not_checked,
+    plan,
+    repair_request,
+    same_code,
+    standing,
+)
 
 # The small test model echoes these at temperature 0 (its own "fix" keeps a + b).
 TRUE_CLAIM = (
@@ -236,3 +248,38 @@ def test_an_answer_cut_inside_its_code_under_a_roomy_limit_is_asked_again_whole(
     assert final.stats["finish_reason"] == "length"  # the test model's echo is cut inside `def f17`
     assert final.stats["model_passes"] >= 2, "the cut answer went back to the model"
     assert final.verdict is not None and final.verdict["repairs"] >= 1
+
+
+def test_the_next_attempt_follows_what_failed(verifier: Verifier) -> None:
+    """Where the user's own example fails, the code is wrong: repair it, and every second round ask
+    the question afresh. Where the user's examples pass and only the answer's own claims fail, the
+    claims are what is false: the code stays (on the odd HumanEval problems such answers were right
+    13 times of 15, and repairs rewrote right code into wrong)."""
+    message = "Write `double(x)`:\n>>> double(2)\n4"
+    claim_false = "```python\ndef double(x):\n    return 2 * x\n\nprint(double(3))  # Output: 7\n```"
+    code_wrong = "```python\ndef double(x):\n    return 2 * x + 1\n```"
+    no_example = "```python\ndef double(x):\n    return 2 * x\n\nprint(double(3))  # Output: 7\n```"
+    false_claim = Verdict(**_fields(verdict_of(verifier, claim_false, message)))
+    wrong_code = Verdict(**_fields(verdict_of(verifier, code_wrong, message)))
+    unchecked_by_user = Verdict(**_fields(verdict_of(verifier, no_example, "Write `double(x)`.")))
+    assert [next_attempt(false_claim, n, cut=False) for n in (1, 2)] == ["claims", "claims"]
+    assert [next_attempt(wrong_code, n, cut=False) for n in (1, 2, 3)] == ["repair", "fresh", "repair"]
+    assert next_attempt(unchecked_by_user, 2, cut=False) == "repair"
+    assert next_attempt(false_claim, 1, cut=True) == "repair", "a cut answer is asked for its code whole"
+
+    request = claims_request(message, claim_false, false_claim)
+    assert claim_false in request and "expected 7, got 6" in request and "exactly the same code" in request
+    assert same_code(claim_false, claim_false.replace("# Output: 7", "# Output: 6"))
+    assert same_code(claim_false, claim_false.replace("return 2 * x", '"""Twice x."""\n    return 2 * x'))
+    assert not same_code(claim_false, code_wrong)
+
+
+def test_a_correction_of_false_claims_that_is_no_better_is_not_used(checked: ChatService) -> None:
+    """Asked to correct its false claim, the test model answers "No." and then something that breaks
+    the user's example: the draft, whose code did what the user's example asked, stays the answer,
+    and each attempt says why it was not used."""
+    message = FALSE_CLAIM + "\n>>> add(1, 1)\n2"
+    final = list(checked.complete([{"role": "user", "content": message}], TurnOptions(max_new_tokens=120)))[-1]
+    assert "return a + b" in solution_code(final.text), "the code that passed the user's example is kept"
+    assert final.verdict is not None and final.verdict["summary"] == "1 of 2 checks still fails after 2 repairs"
+    assert [a.get("rejected", "")[:17] for a in final.attempts] == ["it gave no Python", "it did worse on t"]
