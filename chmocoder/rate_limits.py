@@ -27,7 +27,7 @@ from limits.aio.storage import RedisClusterStorage, RedisSentinelStorage, RedisS
 from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .store import REDIS_TIMEOUT_S, RedisTarget
+from .redis_client import REDIS_TIMEOUT_S, RedisTarget
 
 log = logging.getLogger(__name__)
 

@@ -31,12 +31,13 @@ from .metrics import REQUESTS, watch_queue
 from .model_files import resolve_model
 from .openai_api import build_openai_router
 from .rate_limits import RateLimits
+from .redis_client import RedisTarget
 from .redis_server import EmbeddedRedis
 from .runner import CodeRunner
 from .sandbox import Sandbox
 from .security_headers import SecurityHeaders
 from .settings import Settings
-from .store import ChatStore, RedisTarget, StoreError
+from .store import ChatStore, StoreError
 from .ui import CSS, build_ui
 from .verify import Verifier
 

@@ -47,24 +47,20 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
-from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
 from redis.exceptions import RedisClusterException
-from redis.retry import Retry
-from redis.sentinel import Sentinel
 
 from .metrics import REDIS_ERRORS
+from .records import ChatMeta, StoredMessage
+from .redis_client import RedisTarget, RedisUnreachable, connect
 
 if TYPE_CHECKING:
     from .settings import Settings
 
 log = logging.getLogger(__name__)
-# Each Redis call's connect and read timeout.
-REDIS_TIMEOUT_S = 1.5
 
 PREFIX = "chmocoder:chat:"
 SHARE_PREFIX = "chmocoder:share:"
@@ -192,66 +188,6 @@ def old_chat_keys(chat_id: str) -> list[str]:
     return [meta, meta + MESSAGES, meta + ANSWERING]
 
 
-@dataclass(frozen=True)
-class RedisTarget:
-    """Where the chats' Redis is: a URL, Sentinels that name the primary, or a Redis Cluster (the URL
-    is then one of its nodes). The rate limits' storage reaches the same servers (chmocoder.rate_limits)."""
-
-    url: str = ""
-    sentinels: tuple[tuple[str, int], ...] = ()
-    service: str = "mymaster"
-    password: str = field(default="", repr=False)  # of the servers found through the Sentinels
-    sentinel_password: str = field(default="", repr=False)
-    cluster: bool = False
-
-    @classmethod
-    def from_settings(cls, settings: Settings, embedded_url: str = "") -> RedisTarget:
-        """As configured; `embedded_url`: the embedded Redis's, used when no Redis is configured."""
-        return cls(
-            url=settings.redis_url or embedded_url,
-            sentinels=settings.sentinel_list,
-            service=settings.redis_sentinel_service,
-            password=settings.redis_password.get_secret_value(),
-            sentinel_password=settings.redis_sentinel_password.get_secret_value(),
-            cluster=settings.redis_cluster,
-        )
-
-
-def _client_options() -> dict[str, Any]:
-    # Retry a refused connection (a restart, a failover) briefly, but never a Redis that does not
-    # answer: with 5 s timeouts retried three times a hung Redis held a request 20 s per call.
-    # A hung or unreachable Redis is reported within about 2 s.
-    return {
-        "decode_responses": True,
-        "socket_timeout": REDIS_TIMEOUT_S,
-        "socket_connect_timeout": REDIS_TIMEOUT_S,
-        "health_check_interval": 30,
-        "retry": Retry(ExponentialBackoff(cap=0.4, base=0.05), retries=3, supported_errors=(redis.ConnectionError,)),
-    }
-
-
-def connect(target: RedisTarget) -> redis.Redis | RedisCluster:
-    """The one way the app builds its Redis client, with the same timeouts and retries everywhere.
-    Behind Sentinel every new connection asks the Sentinels for the primary, so after a failover the
-    client follows the promoted replica by itself."""
-    options = _client_options()
-    if target.sentinels:
-        sentinel_options: dict[str, Any] = {
-            "socket_timeout": REDIS_TIMEOUT_S,
-            "socket_connect_timeout": REDIS_TIMEOUT_S,
-        }
-        if target.sentinel_password:
-            sentinel_options["password"] = target.sentinel_password
-        sentinel = Sentinel(list(target.sentinels), sentinel_kwargs=sentinel_options, **options)
-        return sentinel.master_for(target.service, password=target.password or None)
-    if target.cluster:
-        try:  # RedisCluster reads the slot map at once: a cluster that cannot be reached is a start-up error
-            return RedisCluster.from_url(target.url, **options)
-        except (redis.RedisError, RedisClusterException) as exc:
-            raise StoreUnavailable(f"the Redis Cluster cannot be reached: {type(exc).__name__}: {exc}") from exc
-    return redis.Redis.from_url(target.url, **options)
-
-
 class ChatStore:
     def __init__(self, client: redis.Redis | RedisCluster, ttl_seconds: int, wait_replicas: int = 0,
                  wait_ms: int = 500) -> None:  # fmt: skip
@@ -270,7 +206,11 @@ class ChatStore:
 
     @classmethod
     def open(cls, target: RedisTarget, ttl_seconds: int, wait_replicas: int = 0, wait_ms: int = 500) -> ChatStore:
-        return cls(connect(target), ttl_seconds, wait_replicas, wait_ms)
+        try:
+            client = connect(target)
+        except RedisUnreachable as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return cls(client, ttl_seconds, wait_replicas, wait_ms)
 
     @classmethod
     def from_url(cls, url: str, ttl_seconds: int) -> ChatStore:
@@ -357,11 +297,11 @@ class ChatStore:
             self.adopt(owner, chat_id)
         return chat_id
 
-    def meta(self, chat_id: str) -> dict[str, str]:
+    def meta(self, chat_id: str) -> ChatMeta:
         """The chat's metadata; ChatNotFound for a malformed, unknown or expired id."""
         return self.chat(chat_id, messages=False)[0]
 
-    def chat(self, chat_id: str, messages: bool = True) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    def chat(self, chat_id: str, messages: bool = True) -> tuple[ChatMeta, list[StoredMessage]]:
         """Metadata and messages in one round trip (one MULTI on the chat's slot, so they agree)."""
         if not CHAT_ID.match(chat_id or ""):
             raise ChatNotFound("unknown chat id (it may have expired)")
@@ -383,7 +323,7 @@ class ChatStore:
             meta, raw = pipe.execute()
         return meta, raw
 
-    def messages(self, chat_id: str) -> list[dict[str, Any]]:
+    def messages(self, chat_id: str) -> list[StoredMessage]:
         return self.chat(chat_id)[1]
 
     # -- which chats are being answered (by any replica) ---------------------------------------
@@ -499,7 +439,7 @@ class ChatStore:
         """The chat is in the owner's list (made there, or opened there by its id)."""
         return bool(self._call(lambda: self.client.sismember(owner_key(owner), chat_id)))
 
-    def created_by(self, owner: str, chat_id: str, meta: dict[str, str]) -> bool:
+    def created_by(self, owner: str, chat_id: str, meta: ChatMeta) -> bool:
         """The owner started this chat. A chat made before creators were recorded (no `creator` field)
         counts as created by every list that holds it, as before, until it expires."""
         creator = meta.get("creator")
