@@ -76,35 +76,44 @@ def rest_error(exc: ChatError) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=retry_after(exc))
 
 
-class RestRoute(APIRoute):
+class TranslatingRoute(APIRoute):
+    """A route that answers refusals and invalid bodies itself, in its surface's shape."""
+
+    def refused(self, exc: ChatError) -> Response:
+        raise NotImplementedError
+
+    def invalid(self, exc: RequestValidationError) -> Response:
+        raise NotImplementedError
+
+    def get_route_handler(self) -> Handler:
+        handler = super().get_route_handler()
+
+        async def translated(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ChatError as exc:
+                return self.refused(exc)
+            except RequestValidationError as exc:
+                return self.invalid(exc)
+
+        return translated
+
+
+class RestRoute(TranslatingRoute):
     """REST's error policy, for every route of a router built with `route_class=RestRoute`."""
 
-    def get_route_handler(self) -> Handler:
-        handler = super().get_route_handler()
+    def refused(self, exc: ChatError) -> Response:
+        return rest_error(exc)
 
-        async def translated(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except ChatError as exc:
-                return rest_error(exc)
-            except RequestValidationError as exc:
-                return JSONResponse({"detail": validation_errors(exc)}, status_code=422)
-
-        return translated
+    def invalid(self, exc: RequestValidationError) -> Response:
+        return JSONResponse({"detail": validation_errors(exc)}, status_code=422)
 
 
-class OpenAIRoute(APIRoute):
+class OpenAIRoute(TranslatingRoute):
     """/v1's error policy: OpenAI's shape for every refusal, a body that does not validate included."""
 
-    def get_route_handler(self) -> Handler:
-        handler = super().get_route_handler()
+    def refused(self, exc: ChatError) -> Response:
+        return openai_error(exc)
 
-        async def translated(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except ChatError as exc:
-                return openai_error(exc)
-            except RequestValidationError as exc:
-                return openai_error(InvalidInput(summary(validation_errors(exc))))
-
-        return translated
+    def invalid(self, exc: RequestValidationError) -> Response:
+        return openai_error(InvalidInput(summary(validation_errors(exc))))
