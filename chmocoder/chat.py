@@ -544,6 +544,8 @@ class ChatService:
             result.verdict = verdict
             kept, before = result.text, result.attempts
             how = next_attempt(verdict, round_, cut)
+            if how == "stop":
+                break
             if (yield from self._attempt(turn, result, verdict, how, worse, cut, round_)):
                 if how == "claims" and same_code(kept, result.text) is False:
                     worse = self._reject(result, kept, before, "it changed code that passes the user's examples")

@@ -252,7 +252,7 @@ def standing(verdict: Verdict) -> tuple[int, int, int]:
     return (1, -user_failing, verdict.passed - verdict.total)
 
 
-Attempt = Literal["repair", "fresh", "claims"]
+Attempt = Literal["repair", "fresh", "claims", "stop"]
 
 
 def next_attempt(verdict: Verdict, round_: int, cut: bool) -> Attempt:
@@ -261,12 +261,14 @@ def next_attempt(verdict: Verdict, round_: int, cut: bool) -> Attempt:
     so the code is what to change: a repair request, and every second round a fresh answer to the
     question (a repair stays close to a wrong approach). Where the user's examples all pass and only
     the answer's own claims fail, 13 were right and 2 wrong: the claims are what is false, and the
-    code is kept. With no example of the user's, the claims decide alone: a repair request."""
+    code is kept: one request to correct them (it rewrites the whole answer, so only one), then the
+    verdict says which claim is false. With no example of the user's, the claims decide alone: a
+    repair request."""
     if cut:
         return "repair"
     users = [row for row in verdict.checks if row.get("origin") == "user"]
     if users and all(row["passed"] for row in users) and not _load_failure(verdict):
-        return "claims"
+        return "claims" if round_ == 1 else "stop"
     if any(not row["passed"] for row in users) and round_ % 2 == 0:
         return "fresh"
     return "repair"
