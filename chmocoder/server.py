@@ -129,11 +129,15 @@ def add_operations_routes(
 
     @app.get("/readyz", tags=["operations"])
     def readyz() -> JSONResponse:
-        """The model is loaded and Redis answers. The code sandbox is reported, but being off (answers are
-        then 'not checked') does not make the app unready."""
+        """The model is loaded, Redis answers and the code sandbox has started: a replica given traffic
+        while its first worker still loads would make the first runs wait (a run that had to wait for a
+        worker loading beside a busy model waited 30 s). Being off (answers are then 'not checked')
+        does not make the app unready; the sandbox is reported either way."""
         code = "on" if sandbox.available else f"off: {sandbox.reason}"
         if not ready.is_set():
             return JSONResponse({"status": "draining", "reason": "the server is shutting down"}, status_code=503)
+        if sandbox.starting:
+            return JSONResponse({"status": "starting", "reason": "the code sandbox is loading"}, status_code=503)
         try:
             store.ping()
         except StoreError as exc:

@@ -150,10 +150,21 @@ def current_chat(page: Page) -> str:
 def fill(field: Locator, shown: Locator, value: str) -> None:
     """Fill `field` once, as a person types, and wait until `shown` shows it. (Tests once filled until
     the value held: a run had seen a just-opened panel's title box take its old title back. Sought
-    since, 12 fresh pages here, half of them 6 times slower, filling the moment the panel opened: the
-    value held every time. If it comes back, it is a glitch a user would see, and this fails.)"""
+    since, 27 fresh pages here, half of them with the cores taken by other processes, filling the
+    moment the panel opened: the value held every time; once in CI's full run the max-tokens slider,
+    filled the instant its panel opened, kept its old number. Callers now wait for an opened panel
+    to be drawn, as a person sees it before touching it. If it comes back, it is a glitch a user would
+    see, and this fails, saying what the filled field itself holds.)"""
     field.fill(value)
-    expect(shown).to_have_value(value)
+    try:
+        expect(shown).to_have_value(value)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nthe filled field holds {field.input_value()!r}") from None
+
+
+def drawn(page: Page) -> None:
+    """Wait two frames: what the last event changed on the page has been drawn."""
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
 
 
 def after_repaint(page: Page, action: Callable[[], None]) -> None:
@@ -163,12 +174,14 @@ def after_repaint(page: Page, action: Callable[[], None]) -> None:
     with page.expect_response(lambda r: "/run/predict" in r.url and r.request.method == "POST") as answered:
         action()
     assert answered.value.ok, answered.value.status
-    page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+    drawn(page)
 
 
 def set_max_tokens(page: Page, tokens: int) -> None:
     page.get_by_text("Generation settings").click()
     number = page.locator("#chmocoder-max-tokens input[type=number]")
+    expect(number).to_be_visible()
+    drawn(page)
     fill(page.locator("#chmocoder-max-tokens input[type=range]"), number, str(tokens))
 
 
@@ -301,6 +314,7 @@ def test_rename_and_delete(page: Page, server: LiveServer, client: Client) -> No
     page.locator("#chmocoder-manage").get_by_text("This chat", exact=True).click()
     title_box = page.locator("#chmocoder-title-box textarea, #chmocoder-title-box input").first
     expect(title_box).to_have_value("Temporary question about loops.")
+    drawn(page)
     fill(title_box, title_box, "Loops, renamed")
     page.get_by_role("button", name="Rename").click()
     expect(page.locator("#chmocoder-chats")).to_contain_text("Loops, renamed")

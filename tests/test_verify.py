@@ -275,12 +275,15 @@ def test_the_next_attempt_follows_what_failed(verifier: Verifier) -> None:
 
 
 def test_a_correction_of_false_claims_that_is_no_better_is_not_used(checked: ChatService) -> None:
-    """Asked to correct its false claim, the test model answers "No.": the draft, whose code did what
-    the user's example asked, stays the answer, the attempt says why it was not used, and there is
-    no second request (each rewrites the whole answer)."""
+    """Asked to correct its false claim, the test model gives no code, or code of its own: either way
+    the draft, whose code did what the user's example asked, stays the answer, the attempt says why it
+    was not used, and there is no second request (each rewrites the whole answer). (Which of the two
+    the warm sample gives depends on what the shared engine evaluated before: alone it answers "No.",
+    after this file's other tests it rewrote the function.)"""
     message = FALSE_CLAIM + "\n>>> add(1, 1)\n2"
     final = list(checked.complete([{"role": "user", "content": message}], TurnOptions(max_new_tokens=120)))[-1]
     assert "return a + b" in solution_code(final.text), "the code that passed the user's example is kept"
     assert final.verdict is not None and final.verdict["summary"] == "1 of 2 checks still fails after 1 repair"
-    assert [a.get("rejected", "") for a in final.attempts] == ["it gave no Python code"]
+    reasons = [a.get("rejected", "") for a in final.attempts]
+    assert reasons in (["it gave no Python code"], ["it changed code that passes the user's examples"])
     assert final.stats["model_passes"] == 2

@@ -81,6 +81,11 @@ class Sandbox:
         return "the code sandbox is closed" if self._closed and not self._reason else self._reason
 
     @property
+    def starting(self) -> bool:
+        """True until the first worker has loaded or the sandbox has turned out to be off."""
+        return not self._started.is_set()
+
+    @property
     def ready_workers(self) -> int:
         """Workers loaded and waiting for a run."""
         return self._ready.qsize()

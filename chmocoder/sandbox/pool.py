@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import queue
 import subprocess
 import tempfile
@@ -34,7 +33,6 @@ WORKER = HERE / "worker.mjs"
 CONFIG = HERE / "deno.json"
 READY_TIMEOUT_S = 60.0
 POLL_S = 0.05
-WORKER_NICENESS = 10
 HEAP_MB = 128  # V8's JavaScript heap; Python's memory is WebAssembly memory, capped separately
 EVENTS_CHARS = 200_000  # what a run may report with chmocoder_sandbox.emit, in total
 STDERR_KEPT = 4000  # Deno's own error output kept to explain a failed start
@@ -113,10 +111,6 @@ class Worker:
             deno_command(deno, memory_mb), cwd=HERE, env=scrubbed_environment(home), stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
         )  # fmt: skip
-        try:  # below the model and the web server, so a busy run never starves them
-            os.setpriority(os.PRIO_PROCESS, self.process.pid, WORKER_NICENESS)
-        except OSError:
-            pass
         self.messages: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.errors: list[str] = []
         threading.Thread(target=self._read_stdout, args=(max_line,), daemon=True).start()
