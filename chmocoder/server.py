@@ -136,12 +136,12 @@ def add_operations_routes(
         code = "on" if sandbox.available else f"off: {sandbox.reason}"
         if not ready.is_set():
             return JSONResponse({"status": "draining", "reason": "the server is shutting down"}, status_code=503)
-        if sandbox.starting:
-            return JSONResponse({"status": "starting", "reason": "the code sandbox is loading"}, status_code=503)
         try:
             store.ping()
         except StoreError as exc:
             return JSONResponse({"status": "unavailable", "reason": str(exc), "sandbox": code}, status_code=503)
+        if sandbox.starting:
+            return JSONResponse({"status": "starting", "reason": "the code sandbox is loading"}, status_code=503)
         return JSONResponse({"status": "ready", "model": engine.name, "sandbox": code})
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
