@@ -9,7 +9,10 @@ Retry-After (in OpenAI's error shape under /v1). The counts live in the chats' R
 window, `limits`' asyncio storage on redis-py, never blocking the event loop), reached the same way
 as the chats: by URL, through the same Sentinels (on the primary; counts are not read from
 replicas, which lag), or on the same Redis Cluster. If Redis cannot be reached the request is
-served: the chats are unavailable then anyway, and the limit is not what should fail. A failover
+served: the chats are unavailable then anyway, and the limit is not what should fail. A count
+waits at most COUNT_TIMEOUT_S for its answer, and for STORAGE_BACKOFF_S after a failure the limits
+are not tried at all: a request waits for a hung Redis about once, for its own call, not twice
+(3.2 s a read was seen), and the log says so once per back-off, not per request. A failover
 keeps the counts the replica had received (a few hits may be forgotten).
 """
 
@@ -33,6 +36,8 @@ log = logging.getLogger(__name__)
 
 LIMITED = ("/api/", "/v1/", "/download/", "/gradio_api/queue/join", "/gradio_api/call/")
 SIGN_IN = "/login"
+STORAGE_BACKOFF_S = 15.0
+COUNT_TIMEOUT_S = 0.5  # a count takes well under a millisecond on a Redis that answers
 
 
 class RateLimits:
@@ -42,6 +47,7 @@ class RateLimits:
         self.per_client: RateLimitItem = parse(per_client)
         self.sign_in: RateLimitItem = parse(sign_in)
         self.limiter = MovingWindowRateLimiter(storage_for(redis))
+        self._skip_until = 0.0  # monotonic time until which Redis is known to fail the limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,6 +58,9 @@ class RateLimits:
         if item is None:
             await self.app(scope, receive, send)
             return
+        if time.monotonic() < self._skip_until:
+            await self.app(scope, receive, send)
+            return
         client = _client(scope)
         try:
             allowed = await self.limiter.hit(item, client)
@@ -59,8 +68,9 @@ class RateLimits:
                 await self.app(scope, receive, send)
                 return
             stats = await self.limiter.get_window_stats(item, client)
-        except Exception:  # noqa: BLE001 - any storage failure: serve rather than refuse everyone
-            log.warning("rate limits unavailable (Redis); serving without them", exc_info=True)
+        except Exception as exc:  # noqa: BLE001 - any storage failure: serve rather than refuse everyone
+            self._skip_until = time.monotonic() + STORAGE_BACKOFF_S
+            log.warning("rate limits unavailable (Redis: %r); serving without them for %g s", exc, STORAGE_BACKOFF_S)
             await self.app(scope, receive, send)
             return
         await _refuse(send, path, max(1, math.ceil(stats.reset_time - time.time())), str(item))
@@ -73,7 +83,7 @@ class RateLimits:
 
 def storage_for(target: RedisTarget) -> RedisStorage:
     """`limits`' storage on the chats' Redis, however that is reached."""
-    options: dict[str, Any] = {"socket_timeout": REDIS_TIMEOUT_S, "socket_connect_timeout": REDIS_TIMEOUT_S}
+    options: dict[str, Any] = {"socket_timeout": COUNT_TIMEOUT_S, "socket_connect_timeout": REDIS_TIMEOUT_S}
     common: dict[str, Any] = {"implementation": "redispy", "key_prefix": "chmocoder:limits"}
     if target.sentinels:
         sentinels = ",".join(f"{host}:{port}" for host, port in target.sentinels)

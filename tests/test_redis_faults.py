@@ -41,6 +41,11 @@ def test_a_hung_redis_is_reported_within_seconds_and_liveness_stays_quick(
         assert ready.status_code == 503 and ready_s < 5
         alive, alive_s = timed(lambda: httpx.get(server.url + "healthz", timeout=60))
         assert alive.status_code == 200 and alive_s < 1
+        for _ in range(3):
+            assert httpx.get(server.url + f"api/chats/{chat_id}", timeout=60).status_code == 503
+        # Each read waited for Redis twice, the rate limit's count first (3.2 s a read): the limits
+        # are skipped for a while once Redis failed them, and the log says so once, not per request.
+        assert server.log().count("rate limits unavailable") == 1, server.log()
     finally:
         os.kill(redis.process.pid, signal.SIGCONT)
     assert httpx.get(server.url + f"api/chats/{chat_id}").status_code == 200  # back as soon as Redis is
