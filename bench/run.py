@@ -289,7 +289,9 @@ class Bench:
                     chats = [self.chat_with_history(store, size, n) for n in range(self.args.chats)]
                     ttfts = as_client(partial(self.ask_twice, client, chats))
                     table.setdefault(str(size), {})[label] = {
-                        "ttft_p50_s": statistics.median(ttfts), "ttft_max_s": max(ttfts), "runs": ttfts,
+                        "ttft_p50_s": statistics.median(ttfts),
+                        "ttft_max_s": max(ttfts),
+                        "runs": ttfts,
                     }
                     print(f"  follow-up at {size} tokens, {label}: {[round(t, 2) for t in ttfts]}", flush=True)
                 table.setdefault("peak_rss_mb", {})[label] = server.peak_rss_bytes() / 2**20
@@ -312,16 +314,24 @@ class Bench:
             started = time.monotonic()
             record: dict[str, Any] = {"user": n}
             try:
-                job = client.submit(chat_id, f"User {n}: write a Python one-liner that sums a list.", None, None, 0.0,
-                                    48, api_name="/chat")
+                job = client.submit(
+                    chat_id,
+                    f"User {n}: write a Python one-liner that sums a list.",
+                    None,
+                    None,
+                    0.0,
+                    48,
+                    api_name="/chat",
+                )
                 first = None
                 for update in job:
                     if update and first is None:
                         first = time.monotonic() - started
                 answer = job.result()
                 stored = client.predict(chat_id, api_name="/history")
-                record.update(outcome="completed", wait_s=first, tokens=self.count(answer),
-                              saved=stored[-1]["content"] == answer)
+                record.update(
+                    outcome="completed", wait_s=first, tokens=self.count(answer), saved=stored[-1]["content"] == answer
+                )
             except Exception as exc:  # noqa: BLE001 - every other outcome is reported, not raised
                 record.update(outcome="rejected" if "queue is full" in str(exc).lower() else "error", error=str(exc))
             record["done_s"] = time.monotonic() - started
@@ -359,32 +369,45 @@ class Bench:
         r = self.results
         lines = [f"ChMOCoder benchmark · model {r['model']} · {r['cpus']} CPUs", ""]
         if "streaming" in r:
-            lines += ["| path | tokens/s | ratio to raw | time to first token p50 / p90 | added (p50) |",
-                      "|---|---|---|---|---|"]
+            lines += [
+                "| path | tokens/s | ratio to raw | time to first token p50 / p90 | added (p50) |",
+                "|---|---|---|---|---|",
+            ]
             for name, s in r["streaming"].items():
                 added = f"{s['added_ttft_s'] * 1000:+.0f} ms" if "added_ttft_s" in s else ""
                 ttft = f"{s['ttft_s']:.3f} s / {s['ttft_p90_s']:.3f} s"
                 lines.append(f"| {name} | {s['tokens_per_s']:.2f} | {s.get('ratio', 1):.3f} | {ttft} | {added} |")
             lines.append("")
         if "follow_ups" in r:
-            lines += [f"| history tokens ({self.args.chats} chats interleaving) "
-                      "| follow-up TTFT with cache (p50 / max) | without cache (p50 / max) |", "|---|---|---|"]
+            lines += [
+                f"| history tokens ({self.args.chats} chats interleaving) "
+                "| follow-up TTFT with cache (p50 / max) | without cache (p50 / max) |",
+                "|---|---|---|",
+            ]
             for size, row in r["follow_ups"].items():
                 if size == "peak_rss_mb":
                     continue
                 w, wo = row["with cache"], row["without cache"]
-                lines.append(f"| {size} | {w['ttft_p50_s']:.2f} s / {w['ttft_max_s']:.2f} s "
-                             f"| {wo['ttft_p50_s']:.2f} s / {wo['ttft_max_s']:.2f} s |")
+                lines.append(
+                    f"| {size} | {w['ttft_p50_s']:.2f} s / {w['ttft_max_s']:.2f} s "
+                    f"| {wo['ttft_p50_s']:.2f} s / {wo['ttft_max_s']:.2f} s |"
+                )
             rss = r["follow_ups"]["peak_rss_mb"]
-            lines += ["", f"peak memory of the app: {rss['with cache']:.0f} MB with cache, "
-                      f"{rss['without cache']:.0f} MB without", ""]
+            lines += [
+                "",
+                f"peak memory of the app: {rss['with cache']:.0f} MB with cache, {rss['without cache']:.0f} MB without",
+                "",
+            ]
         if "load" in r:
             x = r["load"]
-            lines += ["| users | queue max | completed | rejected (queue full) | lost | wait to first token p50 / p95 "
-                      "| aggregate tokens/s | peak memory |", "|---|---|---|---|---|---|---|---|",
-                      f"| {x['users']} | {x['queue_max_size']} | {x['completed']} | {x['rejected']} | {x['lost']} "
-                      f"| {x['wait_p50_s']:.1f} s / {x['wait_p95_s']:.1f} s | {x['aggregate_tokens_per_s']:.1f} "
-                      f"| {x['peak_rss_mb']:.0f} MB |"]
+            lines += [
+                "| users | queue max | completed | rejected (queue full) | lost | wait to first token p50 / p95 "
+                "| aggregate tokens/s | peak memory |",
+                "|---|---|---|---|---|---|---|---|",
+                f"| {x['users']} | {x['queue_max_size']} | {x['completed']} | {x['rejected']} | {x['lost']} "
+                f"| {x['wait_p50_s']:.1f} s / {x['wait_p95_s']:.1f} s | {x['aggregate_tokens_per_s']:.1f} "
+                f"| {x['peak_rss_mb']:.0f} MB |",
+            ]
         return "\n".join(lines)
 
 

@@ -155,7 +155,7 @@ def test_examples_written_with_arrows_or_an_equals_sign_are_the_users_checks() -
     """Users (and many docstrings) write examples as `f(x) ==> y`, `f(x) ➞ y` or `f(x) = y`: left
     unread, the only checks were the answer's own claims, which the default model often gets wrong."""
     message = (
-        "Write it:\n```python\ndef f(s, n):\n    \"\"\"Examples:\n    f(\"Mary had a lamb\", 4) ==> [\"Mary\"]\n"
+        'Write it:\n```python\ndef f(s, n):\n    """Examples:\n    f("Mary had a lamb", 4) ==> ["Mary"]\n'
         "    f('', 4) ➞ []\n    f('ab', 1) = ['ab']\n    \"\"\"\n```"
     )
     assert labels(ck.user_checks(message, ["f"], "")) == [
@@ -167,7 +167,7 @@ def test_examples_written_with_arrows_or_an_equals_sign_are_the_users_checks() -
 
 
 def test_an_example_that_goes_on_computing_is_not_read_as_its_first_number() -> None:
-    """"f([1, 3, 2, 0]) == 1 + 9 + 0 + 0 = 10" was read as "f([1, 3, 2, 0]) == 1", and correct code failed it."""
+    """ "f([1, 3, 2, 0]) == 1 + 9 + 0 + 0 = 10" was read as "f([1, 3, 2, 0]) == 1", and correct code failed it."""
     message = "For example:\nf([1, 3, 2, 0]) == 1 + 9 + 0 + 0 = 10\nf([9, -2]) == 81"
     assert labels(ck.user_checks(message, ["f"], "")) == ["f([9, -2]) == 81"]
 

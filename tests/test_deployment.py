@@ -104,8 +104,11 @@ def test_the_container_start_command_runs_here(redis_server, tmp_path: Path) -> 
     port = free_port()
     env = {k: v.replace("/app/", f"{tmp_path}/") for k, v in env.items() if k != "PATH"}
     env.update(
-        PATH=f"{BIN}:{os.environ['PATH']}", CHMOCODER_PORT=str(port), CHMOCODER_MODEL=TEST_MODEL,
-        CHMOCODER_REDIS_URL=redis_server.url, HOME=str(tmp_path),
+        PATH=f"{BIN}:{os.environ['PATH']}",
+        CHMOCODER_PORT=str(port),
+        CHMOCODER_MODEL=TEST_MODEL,
+        CHMOCODER_REDIS_URL=redis_server.url,
+        HOME=str(tmp_path),
     )
     log = (tmp_path / "container.log").open("w")
     process = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -134,13 +137,21 @@ def test_the_container_start_command_runs_here(redis_server, tmp_path: Path) -> 
 
 
 def test_every_manifest_is_valid_kubernetes() -> None:
-    files = [K8S / "base" / name for name in yaml.safe_load((K8S / "base" / "kustomization.yaml").read_text())[
-        "resources"
-    ]]
+    files = [
+        K8S / "base" / name for name in yaml.safe_load((K8S / "base" / "kustomization.yaml").read_text())["resources"]
+    ]
     kubernetes_validate(*files)
     kinds = {doc["kind"] for doc in base_resources()}
-    assert {"Namespace", "StatefulSet", "Deployment", "Service", "Ingress", "HorizontalPodAutoscaler",
-            "PodDisruptionBudget", "NetworkPolicy"} <= kinds
+    assert {
+        "Namespace",
+        "StatefulSet",
+        "Deployment",
+        "Service",
+        "Ingress",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+    } <= kinds
 
 
 def test_overlay_patches_apply_to_base_resources(tmp_path: Path) -> None:
@@ -192,8 +203,12 @@ def test_deployment_files_name_only_real_settings() -> None:
     compose = yaml.safe_load((PROJECT_ROOT / "deploy" / "compose.yaml").read_text())
     in_compose = {k for k in compose["services"]["app"]["environment"] if k.startswith("CHMOCODER_")}
     app = next(d for d in base_resources() if d["kind"] == "Deployment")["spec"]["template"]["spec"]
-    in_k8s = {e["name"] for c in app["containers"] + app["initContainers"] for e in c["env"]
-              if e["name"].startswith("CHMOCODER_")}
+    in_k8s = {
+        e["name"]
+        for c in app["containers"] + app["initContainers"]
+        for e in c["env"]
+        if e["name"].startswith("CHMOCODER_")
+    }
     in_docker = {k for k in dockerfile()[0] if k.startswith("CHMOCODER_")}
     for where, names in (("compose", in_compose), ("k8s", in_k8s), ("Dockerfile", in_docker)):
         assert names and names <= SETTINGS_VARIABLES, f"{where} names unknown settings: {names - SETTINGS_VARIABLES}"

@@ -15,7 +15,7 @@ from chmocoder.store import ChatStore
 
 from .conftest import LiveServer
 
-CODE = '''Why does this print None?
+CODE = """Why does this print None?
 
 ```python
 def total(items):
@@ -27,7 +27,7 @@ def total(items):
 
 x = total([1, -2, 3])
 print(x)
-```'''
+```"""
 
 
 @pytest.fixture(scope="module")
@@ -130,11 +130,22 @@ def test_api_page_documents_the_named_endpoints(live: LiveServer) -> None:
 
     assert not info["unnamed_endpoints"]
     assert set(named) == {
-        "/new_chat", "/chat", "/history", "/list_chats", "/delete_chat", "/remove_chat", "/run_code",
+        "/new_chat",
+        "/chat",
+        "/history",
+        "/list_chats",
+        "/delete_chat",
+        "/remove_chat",
+        "/run_code",
     }, "UI steps stay hidden"
     chat = named["/chat"]
     assert [p["parameter_name"] for p in chat["parameters"]][:6] == [
-        "chat_id", "message", "task", "level", "temperature", "max_tokens",
+        "chat_id",
+        "message",
+        "task",
+        "level",
+        "temperature",
+        "max_tokens",
     ]
     assert "stream the answer" in chat["description"].lower()
 

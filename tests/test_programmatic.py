@@ -172,8 +172,16 @@ def test_rest_api(live: LiveServer) -> None:
 
 def test_openapi_describes_the_api(live: LiveServer) -> None:
     spec = httpx.get(live.url + "openapi.json").json()
-    assert {"/api/chats", "/api/chats/{chat_id}", "/api/chats/{chat_id}/export", "/v1/chat/completions",
-            "/v1/models", "/healthz", "/readyz", "/metrics"} <= set(spec["paths"])
+    assert {
+        "/api/chats",
+        "/api/chats/{chat_id}",
+        "/api/chats/{chat_id}/export",
+        "/v1/chat/completions",
+        "/v1/models",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    } <= set(spec["paths"])
     assert {"Transcript", "ChatSummary", "Message", "ChatCompletionRequest"} <= set(spec["components"]["schemas"])
 
 

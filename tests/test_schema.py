@@ -22,11 +22,22 @@ def test_no_generated_request_breaks_the_server(
     server = start_server(redis_server.url, max_new_tokens="8", max_new_tokens_limit="16")
     result = subprocess.run(
         [
-            str(Path(sys.executable).with_name("schemathesis")), "run", server.url + "openapi.json",
-            "--checks", "not_a_server_error,status_code_conformance,content_type_conformance",
-            "--max-examples", "40", "--seed", "7", "--request-timeout", "60", "--no-color",
+            str(Path(sys.executable).with_name("schemathesis")),
+            "run",
+            server.url + "openapi.json",
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance",
+            "--max-examples",
+            "40",
+            "--seed",
+            "7",
+            "--request-timeout",
+            "60",
+            "--no-color",
         ],
-        capture_output=True, text=True, timeout=900,
+        capture_output=True,
+        text=True,
+        timeout=900,
         cwd=tmp_path,  # its example cache stays out of the project and does not carry over between runs
     )
     (artifacts / "schemathesis.txt").write_text(result.stdout + result.stderr)
