@@ -10,9 +10,11 @@ sending users here before SIGTERM arrives.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
+from collections.abc import Iterator
 from types import FrameType
 
 import uvicorn
@@ -54,6 +56,17 @@ class GracefulServer(uvicorn.Server):
             self.run()
         finally:
             self.chmocoder.state.close()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """uvicorn, once it has served, raises the stop signal again with its default handler, and the
+        process dies right there: what the app holds is released before that, or the embedded Redis
+        was left running after every stop."""
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                self.chmocoder.state.close()
 
     def _not_ready(self, sig: int, frame: FrameType | None) -> None:
         log.info("signal %s: /readyz now answers 503 (the pod is leaving)", sig)

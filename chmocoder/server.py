@@ -190,12 +190,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     library = ChatLibrary(store)
     stop_replaying = threading.Event()
     keep_replaying(journal, store, JOURNAL_REPLAY_S, stop_replaying)
-    closed = threading.Lock()
+    closing = threading.Lock()
+    closed = threading.Event()
 
     def close() -> None:
-        """Release everything, once: answers still under way are stopped and saved first."""
-        if not closed.acquire(blocking=False):
-            return
+        """Release everything, once: answers still under way are stopped and saved first. A second
+        caller (the lifespan's clean-up and the main thread's both call it) waits until it is done:
+        returning at once let the process exit with the embedded Redis still running."""
+        with closing:
+            if closed.is_set():
+                return
+            closed.set()
+            release()
+
+    def release() -> None:
         service.shut_down(0.0)
         stop_replaying.set()
         sandbox.close()

@@ -189,6 +189,14 @@ def test_embedded_redis_keeps_chats_across_restarts(start_server: Callable[..., 
     answer = client.submit(chat_id, "Print 1 to 3 in Python.", api_name="/chat").result()
     first.stop()
     assert list(data_dir.glob("appendonly*")), "the embedded Redis must persist to an append-only file"
+    # It stops with the app. (It was left running: the lifespan's clean-up and the main thread's both
+    # ran, the second returned at once because the first held the lock, and the process exited
+    # before the first had stopped Redis.)
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis(unix_socket_path=str(data_dir / "redis.sock"), socket_timeout=2).ping()
     second = start_server("", data_dir=str(data_dir))
     history = Client(second.url, verbose=False).predict(chat_id, api_name="/history")
     assert [m["content"] for m in history] == ["Print 1 to 3 in Python.", answer]
+    second.stop()
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis(unix_socket_path=str(data_dir / "redis.sock"), socket_timeout=2).ping()

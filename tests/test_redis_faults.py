@@ -6,15 +6,24 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 from gradio_client import Client
 
 from chmocoder.redis_server import EmbeddedRedis, free_port
 
 from .conftest import LiveServer
+
+
+@pytest.fixture()
+def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    """A Redis of the test's own, to hang; stopped even when the test fails (it was left running)."""
+    redis = EmbeddedRedis(tmp_path / "redis", port=free_port()).start()
+    yield redis
+    redis.stop()
 
 
 def timed(request: Callable[[], httpx.Response]) -> tuple[httpx.Response, float]:
@@ -24,11 +33,11 @@ def timed(request: Callable[[], httpx.Response]) -> tuple[httpx.Response, float]
 
 
 def test_a_hung_redis_is_reported_within_seconds_and_liveness_stays_quick(
-    start_server: Callable[..., LiveServer], tmp_path: Path
+    start_server: Callable[..., LiveServer], own_redis: EmbeddedRedis
 ) -> None:
     """A stopped (SIGSTOP) Redis accepts connections and never answers: requests waited 5 s per call,
     retried three times, so REST took 52 s and /history 84 s to say anything."""
-    redis = EmbeddedRedis(tmp_path / "redis", port=free_port()).start()
+    redis = own_redis
     assert redis.process is not None
     server = start_server(redis.url)
     chat_id = Client(server.url, verbose=False).predict(api_name="/new_chat")
@@ -49,7 +58,6 @@ def test_a_hung_redis_is_reported_within_seconds_and_liveness_stays_quick(
     finally:
         os.kill(redis.process.pid, signal.SIGCONT)
     assert httpx.get(server.url + f"api/chats/{chat_id}").status_code == 200  # back as soon as Redis is
-    redis.stop()
 
 
 def test_a_wrong_redis_password_is_named_in_readyz_and_the_log(
@@ -67,11 +75,11 @@ def test_a_wrong_redis_password_is_named_in_readyz_and_the_log(
 
 
 def test_an_answer_finished_while_redis_hangs_is_kept_and_written_when_it_is_back(
-    start_server: Callable[..., LiveServer], tmp_path: Path
+    start_server: Callable[..., LiveServer], tmp_path: Path, own_redis: EmbeddedRedis
 ) -> None:
     """Redis hung while an answer was being written: the finished answer was discarded and the user
     shown an error. Now it waits in the journal and reaches the chat once Redis answers again."""
-    redis = EmbeddedRedis(tmp_path / "redis", port=free_port()).start()
+    redis = own_redis
     assert redis.process is not None
     journal = tmp_path / "journal"
     server = start_server(redis.url, journal_dir=str(journal), max_new_tokens_limit="300")
@@ -96,7 +104,6 @@ def test_an_answer_finished_while_redis_hangs_is_kept_and_written_when_it_is_bac
     stored = httpx.get(server.url + f"api/chats/{chat_id}").json()["messages"]
     assert [m["role"] for m in stored] == ["user", "assistant"]
     assert stored[-1]["content"] == answer and not list(journal.glob("*.json"))
-    redis.stop()
 
 
 def test_a_replayed_answer_lands_after_its_own_question_and_only_once(tmp_path: Path) -> None:
