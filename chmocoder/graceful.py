@@ -49,19 +49,16 @@ class GracefulServer(uvicorn.Server):
             self.force_exit = True  # every answer is saved: stop waiting on idle streams
 
     def run_until_stopped(self) -> None:
-        """Serve until a stop signal, then release what the app holds (the lifespan's shutdown is
-        skipped when the drain ends the wait early, so it is done here; it is idempotent)."""
+        """Serve until a stop signal; capture_signals releases what the app holds on the way out."""
         signal.signal(signal.SIGUSR1, self._not_ready)
-        try:
-            self.run()
-        finally:
-            self.chmocoder.state.close()
+        self.run()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
-        """uvicorn, once it has served, raises the stop signal again with its default handler, and the
-        process dies right there: what the app holds is released before that, or the embedded Redis
-        was left running after every stop."""
+        """Wraps all of uvicorn's serving, so its end is where the app's holdings are released (the
+        lifespan's shutdown is skipped when the drain ends the wait early; close() is idempotent).
+        Not after: uvicorn then raises the stop signal again with its default handler, and the process
+        dies right there (the embedded Redis was left running after every stop)."""
         with super().capture_signals():
             try:
                 yield
