@@ -213,15 +213,16 @@ def read_stream(stream: Any, started: float) -> tuple[str, float | None]:
     return text, first
 
 
-def ask_v1(run: Run, ai: openai.OpenAI, chat: str, user: int, turn: int) -> str:
-    """One streamed /v1 turn stored in a chat ("new" starts one); returns the chat to continue."""
+def ask_v1(run: Run, ai: openai.OpenAI, chat: str, user: int, turn: int, owner: str) -> str:
+    """One streamed /v1 turn stored in a chat ("new" starts one, in `owner`'s list: each user is one
+    party for the app's fair turns); returns the chat to continue."""
     question = run.question(user, turn)
     record = run.begin("v1", "/v1/chat/completions", user, question=question, asked_chat=chat)
     started = time.monotonic()
     try:
         raw = ai.chat.completions.with_raw_response.create(
             model="chmocoder", messages=[{"role": "user", "content": question}], max_tokens=run.max_tokens,
-            stream=True, extra_headers={CHAT_HEADER: chat}, timeout=max(run.remaining(), 5.0),
+            stream=True, extra_headers={CHAT_HEADER: chat, OWNER_HEADER: owner}, timeout=max(run.remaining(), 5.0),
         )  # fmt: skip
         chat_id = raw.headers.get(CHAT_HEADER)
         record["chat_id"] = chat_id
@@ -241,13 +242,13 @@ def ask_v1(run: Run, ai: openai.OpenAI, chat: str, user: int, turn: int) -> str:
 def v1_user(run: Run, user: int) -> None:
     """An editor plugin's life: `turns` streamed questions, the first starting a stored chat."""
     ai = openai.OpenAI(base_url=run.url + "v1", api_key="load-test", max_retries=0)  # each request counted once
-    chat = "new"
+    chat, owner = "new", secrets.token_urlsafe(32)
     for turn in range(run.turns):
         if turn:
             time.sleep(random.uniform(*THINK_S))
         if run.remaining() <= 0:
             break
-        chat = ask_v1(run, ai, chat, user, turn)
+        chat = ask_v1(run, ai, chat, user, turn, owner)
 
 
 # -- REST -------------------------------------------------------------------------------------------

@@ -38,8 +38,8 @@ from bench.debug_cases import CASES  # noqa: E402
 from bench.run import pct  # noqa: E402
 from chmocoder.chat import ChatService, TurnOptions  # noqa: E402
 from chmocoder.checks import solution_code  # noqa: E402
-from chmocoder.engine import Engine  # noqa: E402
 from chmocoder.errors import ChatError  # noqa: E402
+from chmocoder.local_engine import LocalEngine  # noqa: E402
 from chmocoder.model_files import resolve_model  # noqa: E402
 from chmocoder.redis_server import EmbeddedRedis, free_port  # noqa: E402
 from chmocoder.sandbox import Sandbox  # noqa: E402
@@ -345,7 +345,7 @@ def build(settings: Settings) -> tuple[ChatService, Sandbox, Sandbox]:
     (a saved state would let a problem's second run skip reading its prompt); and a judge's sandbox."""
     sys.setswitchinterval(0.0005)  # as create_app does: the model's thread gets the GIL back promptly
     path = resolve_model(settings.model, settings.models_dir, settings.catalog_file)
-    engine = Engine(path, n_ctx=settings.n_ctx, n_threads=settings.threads, n_batch=settings.n_batch)
+    engine = LocalEngine(path, n_ctx=settings.n_ctx, n_threads=settings.threads, n_batch=settings.n_batch)
     product = Sandbox(
         workers=settings.sandbox_workers, time_limit_s=settings.sandbox_time_limit_s,
         memory_mb=settings.sandbox_memory_mb, output_chars=settings.sandbox_output_chars,

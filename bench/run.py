@@ -34,7 +34,6 @@ from gradio_client import Client  # noqa: E402
 from llama_cpp import Llama  # noqa: E402
 from openai import OpenAI  # noqa: E402
 
-from chmocoder.engine import Engine  # noqa: E402
 from chmocoder.model_files import resolve_model  # noqa: E402
 from chmocoder.prompts import system_prompt  # noqa: E402
 from chmocoder.redis_server import EmbeddedRedis, free_port  # noqa: E402
@@ -153,17 +152,22 @@ class Bench:
         }
 
     def raw(self) -> dict[str, list[dict[str, float]]]:
-        engine = Engine(self.model_path, self.settings.n_ctx, self.settings.threads, self.settings.n_batch)
+        """The reference: llama-cpp-python's own `Llama` streaming the same chat, nothing of ours around it."""
+        s = self.settings
+        llm = Llama(
+            str(self.model_path), n_ctx=s.n_ctx, n_batch=s.n_batch, n_threads=s.threads, flash_attn=True, verbose=False
+        )
 
         def measure(prompt: str, max_tokens: int) -> dict[str, float]:
-            tokens = engine.prompt_tokens(conversation(prompt))
             started = time.monotonic()
-            stream = engine.llm.create_completion(
-                tokens, max_tokens=max_tokens, temperature=0.0, stop=STOP, stream=True
+            stream = llm.create_chat_completion(
+                conversation(prompt), max_tokens=max_tokens, temperature=0.0, stream=True
             )
-            return stream_stats(accumulate(c["choices"][0]["text"] for c in stream), started, self.count)
+            return stream_stats(
+                accumulate(c["choices"][0]["delta"].get("content", "") for c in stream), started, self.count
+            )
 
-        return self.sample(measure)  # the engine goes with this frame, before a server starts
+        return self.sample(measure)  # the model goes with this frame, before a server starts
 
     def through_gradio(self, server: LiveServer) -> dict[str, list[dict[str, float]]]:
         client = gradio_client(server.url)

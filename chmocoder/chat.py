@@ -359,6 +359,7 @@ class ChatService:
             retitle=retitle,
             meta=meta,
             interrupted=interrupted,
+            party=meta.get("creator") or options.party or chat_id,
         )
 
     def complete(self, messages: list[dict[str, str]], options: TurnOptions = TurnOptions()) -> Iterator[Reply]:
@@ -383,6 +384,7 @@ class ChatService:
         opening = next((m["content"] for m in messages if m["role"] == "user"), "")
         key = "v1:" + hashlib.sha256(f"{system}\x00{opening}".encode()).hexdigest()[:32]
         turn = Turn(key, system, history, message, task, level, prompt, params, dropped, self._verify_wanted(options))
+        turn.party = options.party or key
         return self._run(turn)
 
     def regenerate(self, chat_id: str, options: TurnOptions = TurnOptions()) -> Iterator[Reply]:
@@ -516,7 +518,7 @@ class ChatService:
         result.streaming = ""
         attempts = result.attempts if shown_attempts is None else shown_attempts
         try:
-            with closing(self._answer(prompt, params, stats, turn.key)) as answer:
+            with closing(self._answer(prompt, params, stats, turn.key, turn.party)) as answer:
                 for text in answer:
                     result.streaming = text
                     yield Reply(text, status=status, attempts=attempts)
@@ -631,7 +633,7 @@ class ChatService:
             return []
         stats, tests = GenerationStats(), ""
         try:
-            with closing(self._answer(prompt, params, stats, None)) as answer:
+            with closing(self._answer(prompt, params, stats, None, turn.party)) as answer:
                 for tests in answer:  # noqa: B007 - the last value is the whole text
                     yield Reply(result.text, status="writing tests for the code…", attempts=result.attempts)
         finally:
@@ -706,11 +708,11 @@ class ChatService:
                 pass  # the lease lapses on its own within LEASE_S
 
     def _answer(
-        self, prompt: list[int], params: GenerationParams, stats: GenerationStats, key: str | None
+        self, prompt: list[int], params: GenerationParams, stats: GenerationStats, key: str | None, party: str
     ) -> Iterator[str]:
         """The answer so far, after each batch of tokens. Closing it stops the model at the next token."""
         text = ""
-        with closing(self.engine.stream(prompt, params, stats, key, self.interval)) as batches:
+        with closing(self.engine.stream(prompt, params, stats, key, self.interval, party)) as batches:
             for pieces in batches:
                 text += "".join(pieces)
                 yield text

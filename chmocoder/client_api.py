@@ -135,7 +135,7 @@ def add_api(service: ChatService, library: ChatLibrary, runner: CodeRunner | Non
     gr.api(list_chats, api_name="list_chats", **READS)
     gr.api(delete_chat, api_name="delete_chat", **READS)
     gr.api(remove_chat, api_name="remove_chat", **READS)
-    gr.api(chat, api_name="chat", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
+    gr.api(chat, api_name="chat", concurrency_id=MODEL_QUEUE, concurrency_limit=service.settings.parallel)
     gr.api(history, api_name="history", **READS)
     add_run_code(runner)
 

@@ -1,53 +1,17 @@
-"""The model: llama-cpp-python in-process, one generation at a time, tokens streamed as produced.
+"""What the chat service needs of a model, whichever serves it: the `Engine` protocol, and the
+parameters and statistics of one generation.
 
-The engine knows nothing about chats or Gradio: it turns messages into prompt tokens with the
-model's own chat template and streams text for a prompt. A `Llama` object is not thread-safe,
-so every generation holds `self._lock` from the first token to the last (or until the caller
-closes the stream, which is how Stop and disconnects free the model at the next token).
+Two engines implement it: chmocoder.local_engine (llama.cpp in this process, several chats batched
+in one decode) and chmocoder.remote_engine (any OpenAI-compatible inference server, for scale-out).
+An engine knows nothing about chats or Gradio: it turns messages into prompt tokens with the
+model's own chat template and streams text for a prompt; closing the stream stops it.
 """
 
 from __future__ import annotations
 
-import ctypes
-import logging
-import os
-import threading
-import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-
-import llama_cpp
-import numpy as np
-from llama_cpp import Llama
-from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-from .kv_cache import KVCache, common_prefix
-from .streaming import in_background
-
-log = logging.getLogger(__name__)
-
-CHATML = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
-    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-
-
-# Restoring a saved state costs a few milliseconds per 1,000 tokens; reading tokens costs ~20 ms each.
-MIN_RESTORE_GAIN = 8
-MODEL_NICENESS = -10
-
-
-def _prefer_model_thread() -> None:
-    """Run the model's thread (and the OpenMP workers it starts, which inherit it) ahead of the web
-    server's threads: llama.cpp's workers wait for each other, so every preemption stalls them all.
-    Needs CAP_SYS_NICE (root, or a container granted it); without it nothing changes."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), MODEL_NICENESS)
-    except OSError:
-        log.debug("cannot raise the model thread's priority; it runs at normal priority")
+from typing import Protocol
 
 
 class EngineError(RuntimeError):
@@ -98,67 +62,24 @@ class GenerationStats:
         }
 
 
-class Engine:
-    def __init__(
-        self, model_path: Path, n_ctx: int, n_threads: int, n_batch: int = 512, cache: KVCache | None = None
-    ) -> None:
-        started = time.monotonic()
-        self.model_path = model_path
-        self.llm = Llama(
-            model_path=str(model_path),
-            n_ctx=n_ctx,
-            n_batch=n_batch,
-            n_threads=n_threads,
-            n_threads_batch=n_threads,
-            flash_attn=True,
-            verbose=False,
-        )
-        template = self.llm.metadata.get("tokenizer.chat_template") or CHATML
-        eos_id, bos_id = self.llm.token_eos(), self.llm.token_bos()
-        self._eos_text = self._token_text(eos_id)
-        self._formatter = Jinja2ChatFormatter(
-            template=template,
-            eos_token=self._eos_text,
-            bos_token=self._token_text(bos_id),
-            stop_token_ids=[eos_id],
-        )
-        self._stop = tuple({s for s in (self._eos_text, "<|im_end|>") if s and s in template + self._eos_text})
-        self._lock = threading.Lock()
-        self._halted = threading.Event()
-        # Every generation runs on this one thread. llama.cpp's OpenMP workers belong to the thread
-        # that starts them: switching threads between generations cost a quarter of the speed here.
-        self._thread = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="chmocoder-model", initializer=_prefer_model_thread
-        )
-        self.cache = cache
-        # Told True when a generation takes the model and False when it lets go (on the model's thread).
-        self.on_busy: Callable[[bool], None] = lambda busy: None
-        log.info(
-            "model loaded: %s n_ctx=%d threads=%d load_s=%.2f",
-            model_path.name,
-            n_ctx,
-            n_threads,
-            time.monotonic() - started,
-        )
+class Engine(Protocol):
+    """A model that streams answers; several streams may run at once."""
+
+    on_busy: Callable[[bool], None]  # told True when the model starts working, False when it is idle
+
+    @property
+    def name(self) -> str: ...
 
     @property
     def n_ctx(self) -> int:
-        return int(self.llm.n_ctx())
+        """Tokens one conversation may hold, prompt and answer together."""
+        ...
 
-    @property
-    def name(self) -> str:
-        return self.model_path.name
-
-    def _token_text(self, token: int) -> str:
-        return "" if token < 0 else self.llm.detokenize([token], special=True).decode("utf-8", "replace")
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+    def count_tokens(self, text: str) -> int: ...
 
     def prompt_tokens(self, messages: list[dict[str, str]]) -> list[int]:
-        """The exact tokens the model will read: messages through the model's chat template."""
-        formatted = self._formatter(messages=messages)
-        return self.llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True)
+        """The tokens the model will read for `messages`, through its chat template."""
+        ...
 
     def stream(
         self,
@@ -167,103 +88,17 @@ class Engine:
         stats: GenerationStats,
         cache_key: str | None = None,
         interval: float = 0.0,
+        party: str = "",
     ) -> Iterator[list[str]]:
-        """generate() on the model's own thread, handed on in batches at most every `interval` seconds,
-        so the model never waits for its consumer. Closing the stream stops the model at the next token."""
-        return in_background(self.generate(prompt, params, stats, cache_key), interval, self._thread)
+        """Text pieces in batches (at most one every `interval` s). `party` (who asks) gets fair turns
+        among the others waiting; `cache_key` names the conversation for state kept between turns.
+        Closing the iterator stops the generation at its next step; `stats` is complete after it."""
+        ...
 
-    def generate(
-        self, prompt: list[int], params: GenerationParams, stats: GenerationStats, cache_key: str | None = None
-    ) -> Iterator[str]:
-        """Stream the answer's text pieces. Closing the iterator stops the model at the next token.
-
-        With a `cache_key` (a conversation's name) the KV state is saved under it afterwards, and
-        any turn starts from the saved state that shares the longest prefix with its prompt.
-        """
-        with self._lock, self._busy():
-            stats.started = time.monotonic()
-            stats.prompt_tokens = len(prompt)
-            stats.cached_tokens = self._restore(prompt)
-            stream = self.llm.create_completion(
-                prompt,
-                max_tokens=params.max_tokens,
-                temperature=params.temperature,
-                top_p=params.top_p,
-                stop=list(self._stop + params.stop),
-                seed=params.seed,
-                stream=True,
-            )
-            try:
-                for chunk in stream:
-                    if self._halted.is_set():
-                        break
-                    choice = chunk["choices"][0]
-                    stats.finish_reason = choice.get("finish_reason") or stats.finish_reason
-                    if choice["text"]:
-                        if stats.first_token_at is None:
-                            stats.first_token_at = time.monotonic()
-                        yield choice["text"]
-            except (RuntimeError, ValueError) as exc:
-                raise EngineError(f"the model failed: {exc}") from exc
-            finally:
-                stream.close()
-                stats.finished_at = time.monotonic()
-                # Every sampled token is evaluated before the next is sampled, except the last one;
-                # an end-of-text token ("stop") is sampled but is not part of the answer.
-                evaluated = max(0, self.llm.n_tokens - len(prompt))
-                stats.completion_tokens = evaluated + (0 if stats.finish_reason == "stop" else 1)
-                if cache_key is not None:
-                    self._save(cache_key)
+    def health(self) -> str | None:
+        """None while the engine can answer, else why it cannot (for /readyz)."""
+        ...
 
     def halt(self) -> None:
-        """For a shutdown: every generation stops at its next token, now and from now on."""
-        self._halted.set()
-
-    @contextmanager
-    def _busy(self) -> Iterator[None]:
-        self.on_busy(True)
-        try:
-            yield
-        finally:
-            self.on_busy(False)
-
-    def _context_tokens(self) -> np.ndarray:
-        return np.asarray(self.llm.input_ids[: self.llm.n_tokens], dtype=np.int32)
-
-    def _restore(self, prompt: list[int]) -> int:
-        """Load the cached state that best matches `prompt` if it beats what the context holds.
-
-        Returns how many prompt tokens need no evaluation.
-        """
-        wanted = np.asarray(prompt, dtype=np.int32)
-        have = common_prefix(self._context_tokens(), wanted)
-        found = self.cache.best(wanted) if self.cache is not None else None
-        if found is None or found[1] <= have + MIN_RESTORE_GAIN:
-            return have
-        snapshot, reusable = found
-        data = self.cache.load(snapshot) if self.cache is not None else None
-        if data is None:
-            return have
-        ctx = self.llm._ctx.ctx
-        llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(ctx), -1, 0, -1)
-        # A view of the cached bytes, not a copy: about 45 ms less per 3,000-token state.
-        loaded = llama_cpp.llama_state_seq_set_data(ctx, (ctypes.c_uint8 * len(data)).from_buffer(data), len(data), 0)
-        if loaded == 0:
-            log.warning("could not restore a KV state; reading the prompt in full")
-            self.llm.reset()
-            return 0
-        n = len(snapshot.tokens)
-        self.llm.input_ids[:n] = snapshot.tokens
-        self.llm.n_tokens = n
-        self.llm._requires_eval = True  # restored cells have no fresh logits: re-read one token
-        return reusable
-
-    def _save(self, key: str) -> None:
-        if self.cache is None or not self.cache.enabled or self.llm.n_tokens == 0:
-            return
-        ctx = self.llm._ctx.ctx
-        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
-        data = bytearray(size)  # llama.cpp writes straight into what the cache keeps: no copy
-        written = llama_cpp.llama_state_seq_get_data(ctx, (ctypes.c_uint8 * size).from_buffer(data), size, 0)
-        del data[written:]
-        self.cache.put(key, self._context_tokens(), data)
+        """For a shutdown: every generation stops at its next step, now and from now on."""
+        ...

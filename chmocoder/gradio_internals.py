@@ -6,12 +6,15 @@ start with a clear message instead of mid-turn. What we need and why:
   events of every concurrency group, so a busy model made `/history`, `/list_chats` or `/new_chat`
   answer "Queue is full" although none of them needs the model;
 - how often the queue polls for work (it spins every 1 ms by default, which slows llama.cpp);
-- how many events wait, for `/metrics`.
+- how many events wait, for `/metrics`;
+- the order of the model's waiting events: round-robin across sessions instead of first come, so
+  that one client with 20 requests queued does not make everyone else wait for all 20.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,7 +24,16 @@ from gradio.queueing import Queue
 
 log = logging.getLogger(__name__)
 
-NEEDED = ("blocks", "push", "event_queue_per_concurrency_id", "sleep_when_free", "progress_update_sleep_when_free")
+NEEDED = (
+    "blocks",
+    "push",
+    "event_queue_per_concurrency_id",
+    "sleep_when_free",
+    "progress_update_sleep_when_free",
+    "active_jobs",
+    "delete_lock",
+    "broadcast_estimations",
+)
 
 
 class GradioChanged(RuntimeError):
@@ -69,3 +81,33 @@ def limit_waiting(queue: Queue, full: dict[str, Callable[[], bool]], message: Ca
 def set_polling(queue: Queue, seconds: float, progress_seconds: float) -> None:
     queue.sleep_when_free = seconds
     queue.progress_update_sleep_when_free = progress_seconds
+
+
+def order_fairly(queue: Queue, group: str) -> None:
+    """Keep the group's waiting events in fair order: an event's rank is how many events of its
+    session run or wait ahead of it, so a session with nothing running goes before the second event
+    of one that has a turn running, and so on (first come first within a rank and a session). Queue
+    positions are sent again after each reordering, so every page shows its true place."""
+    push: Callable[..., Awaitable[Any]] = queue.push
+
+    async def push_fairly(body: Any, request: Any, username: str | None) -> Any:
+        result = await push(body, request, username)
+        events = queue.event_queue_per_concurrency_id.get(group)
+        if not result[0] or events is None or len(events.queue) < 2:
+            return result
+        async with queue.delete_lock:
+            running = Counter(
+                e.session_hash for job in queue.active_jobs if job for e in job if e.concurrency_id == group
+            )
+            ahead: Counter[str] = Counter()
+            ranked = []
+            for event in events.queue:
+                ranked.append((running[event.session_hash] + ahead[event.session_hash], event.enqueue_time, event))
+                ahead[event.session_hash] += 1
+            reordered = [event for *_, event in sorted(ranked, key=lambda r: (r[0], r[1]))]
+            if reordered != events.queue:
+                events.queue[:] = reordered
+                queue.broadcast_estimations(group)
+        return result
+
+    queue.push = push_fairly  # type: ignore[method-assign]

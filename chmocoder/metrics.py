@@ -21,6 +21,7 @@ TOKENS_PER_SECOND = Histogram(
 REDIS_ERRORS = Counter("chmocoder_redis_errors_total", "Redis calls that failed")
 VERDICTS = Counter("chmocoder_verdicts_total", "Checked answers by verdict (verified, failed, not_checked)", ["status"])
 QUEUE_DEPTH = Gauge("chmocoder_queue_depth", "Requests waiting in the Gradio queue for the model")
+SEQUENCES_BUSY = Gauge("chmocoder_model_sequences_busy", "Chats the local model is answering at once")
 
 
 def observe_turn(outcome: str, stats: dict[str, float | int | str | None]) -> None:
@@ -35,3 +36,7 @@ def observe_turn(outcome: str, stats: dict[str, float | int | str | None]) -> No
 
 def watch_queue(depth: Callable[[], float]) -> None:
     QUEUE_DEPTH.set_function(depth)
+
+
+def watch_sequences(busy: Callable[[], float]) -> None:
+    SEQUENCES_BUSY.set_function(busy)

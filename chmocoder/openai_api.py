@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import closing
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -25,6 +26,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from .admission import ModelAdmission
+from .api import OptionalOwner
 from .chat import ChatService, Reply, TurnOptions, newest_question
 from .errors import Busy, ChatError, NotFound
 from .http_errors import OpenAIRoute
@@ -134,13 +136,16 @@ def build_openai_router(service: ChatService, model_id: str, admission: ModelAdm
         request: Request,
         body: ChatCompletionRequest,
         chat_header: Annotated[str | None, Header(alias=CHAT_HEADER)] = None,
+        owner: OptionalOwner = None,
     ) -> Any:
-        """Create a chat completion, streamed (server-sent events) or not."""
+        """Create a chat completion, streamed (server-sent events) or not. With `X-ChMOCoder-Chat: new`
+        and an owner token, the new chat goes into that owner's list (as /api/chats makes it)."""
         chat_id = body.chat_id or chat_header
+        party = f"address:{request.client.host}" if request.client else "address:unknown"
         if not admission.enter():  # before anything is created: a refused request leaves nothing behind
             raise Busy("the server is busy: too many requests wait for the model; try again shortly")
         try:  # tokenizing and Redis, off the event loop: a long conversation must not stall other requests
-            chat_id, replies = await anyio.to_thread.run_sync(start_turn, service, body, chat_id)
+            chat_id, replies = await anyio.to_thread.run_sync(start_turn, service, body, chat_id, owner, party)
         except ChatError:  # bad input, an unknown chat: refused before any 200 goes out
             admission.leave()
             raise
@@ -165,16 +170,18 @@ def build_openai_router(service: ChatService, model_id: str, admission: ModelAdm
 
 
 def start_turn(
-    service: ChatService, body: ChatCompletionRequest, chat_id: str | None
+    service: ChatService, body: ChatCompletionRequest, chat_id: str | None, owner: str | None, party: str
 ) -> tuple[str | None, Iterator[Reply]]:
-    """Check and fit the request and start its turn (a stored chat's, or one that stores nothing)."""
+    """Check and fit the request and start its turn (a stored chat's, or one that stores nothing).
+    A chat's owner is who asks; without one, the client's address is (chmocoder.turn.Turn.party)."""
     messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in body.messages]
+    options = replace(body.options(), party=party)
     if chat_id:
         question = newest_question(messages)
         if chat_id == "new":
-            chat_id = service.new_chat()
-        return chat_id, service.send(chat_id, question, body.options())
-    return None, service.complete(messages, body.options())
+            chat_id = service.new_chat(owner=owner)
+        return chat_id, service.send(chat_id, question, options)
+    return None, service.complete(messages, options)
 
 
 async def answer_unless_gone(request: Request, replies: Iterator[Reply]) -> Reply:

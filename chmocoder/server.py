@@ -27,12 +27,14 @@ from .engine import Engine
 from .journal import Journal, keep_replaying
 from .kv_cache import KVCache
 from .library import ChatLibrary
-from .metrics import REQUESTS, watch_queue
+from .local_engine import LocalEngine
+from .metrics import REQUESTS, watch_queue, watch_sequences
 from .model_files import resolve_model
 from .openai_api import build_openai_router
 from .rate_limits import RateLimits
 from .redis_client import RedisTarget
 from .redis_server import EmbeddedRedis
+from .remote_engine import RemoteEngine
 from .runner import CodeRunner
 from .sandbox import Sandbox
 from .security_headers import SecurityHeaders
@@ -106,7 +108,10 @@ def start_queue(demo: gr.Blocks, engine: Engine, admission: ModelAdmission) -> N
         SANDBOX_QUEUE: lambda: gradio_internals.waiting(queue, SANDBOX_QUEUE) >= admission.limit,
     }
     gradio_internals.limit_waiting(queue, limits, busy_message)
+    gradio_internals.order_fairly(queue, MODEL_QUEUE)
     poll_queue_by_model_state(queue, engine)
+    if isinstance(engine, LocalEngine):
+        watch_sequences(engine.busy_sequences)
     watch_queue(admission.waiting)
 
 
@@ -140,6 +145,9 @@ def add_operations_routes(
             store.ping()
         except StoreError as exc:
             return JSONResponse({"status": "unavailable", "reason": str(exc), "sandbox": code}, status_code=503)
+        problem = engine.health()
+        if problem is not None:
+            return JSONResponse({"status": "unavailable", "reason": problem, "sandbox": code}, status_code=503)
         if sandbox.starting:
             return JSONResponse({"status": "starting", "reason": "the code sandbox is loading"}, status_code=503)
         return JSONResponse({"status": "ready", "model": engine.name, "sandbox": code})
@@ -161,19 +169,31 @@ def open_journal(settings: Settings, store: ChatStore) -> Journal:
     return journal
 
 
+def open_engine(settings: Settings) -> Engine:
+    """The model: a local GGUF file answering `parallel` chats at once, with per-chat KV states kept
+    between turns, or, with CHMOCODER_ENGINE_URL, a remote OpenAI-compatible inference server."""
+    if settings.engine_url:
+        return RemoteEngine.from_settings(settings)
+    model_path = resolve_model(settings.model, settings.models_dir, settings.catalog_file)
+    cache = KVCache(settings.kv_cache_mb * 2**20, settings.kv_cache_dir, settings.kv_cache_disk_mb * 2**20)
+    return LocalEngine(
+        model_path,
+        n_ctx=settings.n_ctx,
+        n_threads=settings.threads,
+        n_batch=settings.n_batch,
+        cache=cache,
+        parallel=settings.parallel,
+        per_party=settings.parallel_per_client,
+    )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build a complete app. Loads the model and connects to (or starts) Redis before returning."""
     settings = settings or Settings()
     # The model's thread needs the GIL back after every llama.cpp call; with the default 5 ms switch
     # interval it waits behind the web server's threads and the answer streams measurably slower.
     sys.setswitchinterval(0.0005)
-    model_path = resolve_model(settings.model, settings.models_dir, settings.catalog_file)
-    cache = KVCache(
-        settings.kv_cache_mb * 2**20,
-        settings.kv_cache_dir,
-        settings.kv_cache_disk_mb * 2**20,
-    )
-    engine = Engine(model_path, n_ctx=settings.n_ctx, n_threads=settings.threads, n_batch=settings.n_batch, cache=cache)
+    engine = open_engine(settings)
     embedded = None if settings.redis_url or settings.redis_sentinels else EmbeddedRedis(settings.data_dir).start()
     redis_target = RedisTarget.from_settings(settings, embedded.url if embedded else "")
     store = ChatStore.for_app(settings, redis_target)

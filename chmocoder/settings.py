@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     n_ctx: int = Field(ge=256, description="Context window in tokens.")
     n_batch: int = Field(ge=8, description="Prompt tokens evaluated per batch.")
     n_threads: int = Field(ge=0, description="CPU threads for the model; 0 = every CPU this process may use.")
+    parallel: int = Field(ge=1, le=64, description="Chats the local model answers at once (sequences per decode).")
+    parallel_per_client: int = Field(ge=1, description="Of those, how many one owner, API client or address may hold.")
+    engine_url: str = Field(description="An OpenAI-compatible inference server to use instead of a local model.")
+    engine_api_key: SecretStr = Field(description="The inference server's API key, if it wants one.")
+    engine_model: str = Field(description="The model name to ask the inference server for; empty = its first.")
 
     kv_cache_mb: int = Field(ge=0, description="Memory for saved per-chat KV states (MB); 0 turns the cache off.")
     kv_cache_dir: Path | None = Field(description="Directory where KV states evicted from memory go; empty = none.")

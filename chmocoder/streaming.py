@@ -16,11 +16,11 @@ T = TypeVar("T")
 
 
 @dataclass
-class _Failed:
+class Failed:
     error: BaseException
 
 
-_DONE = object()
+DONE = object()
 
 
 def in_background(source: Iterator[T], interval: float, executor: Executor | None = None) -> Iterator[list[T]]:
@@ -42,12 +42,12 @@ def in_background(source: Iterator[T], interval: float, executor: Executor | Non
                 if stop.is_set():
                     break
         except BaseException as exc:  # handed to the consumer, which raises it
-            items.put(_Failed(exc))
+            items.put(Failed(exc))
         finally:
             close = getattr(source, "close", None)
             if close is not None:
                 close()
-            items.put(_DONE)
+            items.put(DONE)
 
     if executor is not None:
         wait_for_producer: Callable[[], object] = executor.submit(produce).result
@@ -55,27 +55,38 @@ def in_background(source: Iterator[T], interval: float, executor: Executor | Non
         worker = threading.Thread(target=produce, name="chmocoder-generate", daemon=True)
         worker.start()
         wait_for_producer = worker.join
+
+    def finish() -> None:
+        stop.set()
+        wait_for_producer()
+
+    yield from drain(items, interval, finish)
+
+
+def drain(items: queue.SimpleQueue[object], interval: float, finish: Callable[[], object]) -> Iterator[list[T]]:
+    """Yield lists of what was put on `items` since the last yield, until `DONE` (or a `Failed`,
+    whose error is raised after the items before it). `finish` runs when the consumer is done,
+    however it ends: closing the iterator early is how a producer learns to stop."""
     last_yield = 0.0
     try:
         while True:
             batch = [items.get()]
             # Gather until the interval is over, but hand on at once when the source has finished.
             deadline = last_yield + interval
-            while batch[-1] is not _DONE and not isinstance(batch[-1], _Failed):
+            while batch[-1] is not DONE and not isinstance(batch[-1], Failed):
                 remaining = deadline - time.monotonic()
                 try:
                     batch.append(items.get(timeout=remaining) if remaining > 0 else items.get_nowait())
                 except queue.Empty:
                     break
-            done = next((i for i, item in enumerate(batch) if item is _DONE or isinstance(item, _Failed)), None)
+            done = next((i for i, item in enumerate(batch) if item is DONE or isinstance(item, Failed)), None)
             ready = [item for item in batch[:done]]
             if ready:
                 yield ready  # type: ignore[misc]
                 last_yield = time.monotonic()
             if done is not None:
-                if isinstance(batch[done], _Failed):
+                if isinstance(batch[done], Failed):
                     raise batch[done].error  # type: ignore[union-attr]
                 return
     finally:
-        stop.set()
-        wait_for_producer()
+        finish()

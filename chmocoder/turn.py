@@ -46,6 +46,7 @@ class TurnOptions:
     max_new_tokens: int | None = None
     stop: tuple[str, ...] = ()
     verify: bool | None = None
+    party: str | None = None  # who asks, for fair turns at the model (an API client's address); see Turn.party
 
 
 @dataclass
@@ -69,6 +70,9 @@ class Turn:
     meta: ChatMeta = field(default_factory=lambda: ChatMeta())
     interrupted: bool = False  # the chat's last question was left unanswered by a crash
     question: dict[str, Any] | None = None  # the question as saved (journaled with an answer Redis may lose)
+    # Who asks: waiting turns take the model's sequences round-robin across parties, so one party's
+    # many requests do not hold everyone else back. The chat's owner token, else the surface's say.
+    party: str = ""
 
 
 @dataclass

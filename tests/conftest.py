@@ -29,8 +29,8 @@ import pytest  # noqa: E402
 import redis  # noqa: E402
 
 from chmocoder.chat import ChatService  # noqa: E402
-from chmocoder.engine import Engine  # noqa: E402
 from chmocoder.library import ChatLibrary  # noqa: E402
+from chmocoder.local_engine import LocalEngine  # noqa: E402
 from chmocoder.model_files import resolve_model  # noqa: E402
 from chmocoder.redis_server import EmbeddedRedis, free_port  # noqa: E402
 from chmocoder.sandbox import Sandbox  # noqa: E402
@@ -77,9 +77,9 @@ def settings(redis_server: EmbeddedRedis) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def engine(settings: Settings) -> Engine:
+def engine(settings: Settings) -> LocalEngine:
     path = resolve_model(settings.model, settings.models_dir, settings.catalog_file)
-    return Engine(path, n_ctx=settings.n_ctx, n_threads=settings.threads, n_batch=settings.n_batch)
+    return LocalEngine(path, n_ctx=settings.n_ctx, n_threads=settings.threads, n_batch=settings.n_batch)
 
 
 @pytest.fixture()
@@ -88,7 +88,7 @@ def store(redis_server: EmbeddedRedis, settings: Settings) -> ChatStore:
 
 
 @pytest.fixture()
-def service(engine: Engine, store: ChatStore, settings: Settings) -> ChatService:
+def service(engine: LocalEngine, store: ChatStore, settings: Settings) -> ChatService:
     return ChatService(engine, store, settings)
 
 

@@ -67,9 +67,7 @@ def test_system_prompt_follows_task_and_level(engine, service: ChatService) -> N
     debug = system_prompt("debug", "beginner")
     assert TASK_RULES["debug"] in debug and LEVEL_RULES["beginner"] in debug
     assert system_prompt("write", "expert") != debug
-    text = engine.llm.detokenize(
-        engine.prompt_tokens([{"role": "system", "content": debug}, {"role": "user", "content": "x"}]), special=True
-    ).decode()
+    text = engine.text(engine.prompt_tokens([{"role": "system", "content": debug}, {"role": "user", "content": "x"}]))
     assert TASK_RULES["debug"] in text and LEVEL_RULES["beginner"] in text, "the model reads the rules verbatim"
     chat_id = service.new_chat("write", "expert")
     list(service.send(chat_id, "Fix: print(1/0)", TurnOptions(task="debug", level="beginner")))
@@ -149,7 +147,8 @@ def test_redis_down_gives_a_clear_error(engine, settings) -> None:
 def test_engine_streams_token_by_token(engine) -> None:
     prompt = engine.prompt_tokens([{"role": "user", "content": QUESTION}])
     stats = GenerationStats()
-    pieces = list(engine.generate(prompt, GenerationParams(max_tokens=30, temperature=0.0, top_p=1.0), stats))
+    batches = engine.stream(prompt, GenerationParams(max_tokens=30, temperature=0.0, top_p=1.0), stats)
+    pieces = [piece for batch in batches for piece in batch]
     assert len(pieces) >= 20
     assert stats.completion_tokens == 30 and stats.finish_reason == "length"
 

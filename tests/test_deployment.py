@@ -53,7 +53,9 @@ def merge(base: Any, patch: Any) -> Any:
         return merged
     if isinstance(base, list) and isinstance(patch, list) and all(isinstance(i, dict) and "name" in i for i in patch):
         by_name = {item.get("name"): item for item in base}
-        return [merge(by_name[i["name"]], i) if i["name"] in by_name else i for i in patch] + [
+        deleted = {i["name"] for i in patch if i.get("$patch") == "delete"}
+        kept = [i for i in patch if i["name"] not in deleted]
+        return [merge(by_name[i["name"]], i) if i["name"] in by_name else i for i in kept] + [
             item for item in base if item.get("name") not in {i["name"] for i in patch}
         ]
     return patch
@@ -154,18 +156,55 @@ def test_every_manifest_is_valid_kubernetes() -> None:
     } <= kinds
 
 
-def test_overlay_patches_apply_to_base_resources(tmp_path: Path) -> None:
-    overlay = K8S / "overlays" / "example"
+@pytest.mark.parametrize("name", ["example", "vllm"])
+def test_overlay_patches_apply_to_base_resources(name: str, tmp_path: Path) -> None:
+    overlay = K8S / "overlays" / name
     kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
-    assert kustomization["resources"] == ["../../base"]
+    assert kustomization["resources"][0] == "../../base"
     assert all((overlay / f.split("=", 1)[1]).is_file() for g in kustomization["secretGenerator"] for f in g["files"])
-    resources = {(d["kind"], d["metadata"]["name"]): d for d in base_resources()}
+    resources = {(d["kind"], d["metadata"]["name"]): d for d in overlay_resources(overlay)}
+    kubernetes_validate(*(overlay / extra for extra in kustomization["resources"][1:]))
     for patch_file in (p["path"] for p in kustomization["patches"]):
-        patch = yaml.safe_load((overlay / patch_file).read_text())
-        target = resources[(patch["kind"], patch["metadata"]["name"])]
         out = tmp_path / patch_file
-        out.write_text(yaml.safe_dump(merge(target, patch)))
+        out.write_text(yaml.safe_dump(patched(resources, overlay / patch_file)))
         kubernetes_validate(out)
+
+
+def overlay_resources(overlay: Path) -> list[dict[str, Any]]:
+    kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
+    return base_resources() + [doc for extra in kustomization["resources"][1:] for doc in documents(overlay / extra)]
+
+
+def patched(resources: dict[tuple[str, str], dict[str, Any]], patch_file: Path) -> dict[str, Any]:
+    patch = yaml.safe_load(patch_file.read_text())
+    return merge(resources[(patch["kind"], patch["metadata"]["name"])], patch)
+
+
+def test_the_vllm_overlay_serves_the_model_from_a_gpu_engine_only_the_app_reaches() -> None:
+    overlay = K8S / "overlays" / "vllm"
+    resources = {(d["kind"], d["metadata"]["name"]): d for d in overlay_resources(overlay)}
+    engine = resources[("Deployment", "vllm")]["spec"]["template"]["spec"]
+    assert engine["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert engine["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert engine["containers"][0]["image"].startswith("vllm/vllm-openai:v"), "a pinned vLLM release"
+    service = resources[("Service", "vllm")]["spec"]
+    assert service["selector"] == {"app.kubernetes.io/name": "vllm"} and service["ports"][0]["port"] == 8000
+    to_engine = resources[("NetworkPolicy", "vllm")]["spec"]["ingress"]
+    assert to_engine == [
+        {
+            "from": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "chmocoder"}}}],
+            "ports": [{"port": 8000, "protocol": "TCP"}],
+        }
+    ]
+    app = patched(resources, overlay / "app-remote-engine.yaml")["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in app["containers"][0]["env"]}
+    assert env["CHMOCODER_ENGINE_URL"] == "http://vllm:8000/v1"
+    assert {e for e in env if e.startswith("CHMOCODER_")} <= SETTINGS_VARIABLES
+    assert "initContainers" not in app or not app["initContainers"], "no model is downloaded into the app's pods"
+    egress = patched(resources, overlay / "app-egress-to-engine.yaml")["spec"]["egress"]
+    assert {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "vllm"}}} in [
+        t for rule in egress for t in rule.get("to", [])
+    ]
 
 
 def test_kubernetes_zones_and_affinity() -> None:

@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from chmocoder.chat import ChatService, TurnOptions
-from chmocoder.engine import Engine
 from chmocoder.errors import Unavailable
 from chmocoder.journal import Journal
+from chmocoder.local_engine import LocalEngine
 from chmocoder.redis_client import RedisTarget
 from chmocoder.redis_server import EmbeddedRedis, free_port
 from chmocoder.settings import Settings
@@ -96,7 +96,7 @@ class watch_promotion(threading.Thread):  # noqa: N801 - used like a function
 
 
 def test_the_conversation_continues_after_the_primary_is_killed_and_no_finished_turn_is_lost(
-    engine: Engine, nodes: Nodes, tmp_path: Path
+    engine: LocalEngine, nodes: Nodes, tmp_path: Path
 ) -> None:
     """Behind Sentinel, with WAIT for one replica: two turns, then the primary is SIGKILLed while the
     third answer is being written; that answer still reaches the user and, after the failover, the
@@ -139,7 +139,7 @@ def test_the_conversation_continues_after_the_primary_is_killed_and_no_finished_
 
 
 def test_an_answer_no_replica_acknowledged_in_time_is_also_kept_in_the_journal(
-    engine: Engine, nodes: Nodes, tmp_path: Path
+    engine: LocalEngine, nodes: Nodes, tmp_path: Path
 ) -> None:
     """With the replica stopped (SIGSTOP), WAIT times out: the saved answer (and its question) waits in
     the journal too, and writing it later adds nothing twice. With the replica running, nothing does."""

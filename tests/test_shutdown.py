@@ -15,7 +15,7 @@ from gradio_client import Client
 from gradio_client.client import Job
 
 from chmocoder.chat import ChatService, TurnOptions
-from chmocoder.engine import Engine
+from chmocoder.local_engine import LocalEngine
 from chmocoder.model_files import resolve_model
 from chmocoder.redis_server import EmbeddedRedis, free_port
 from chmocoder.settings import Settings
@@ -107,7 +107,8 @@ def test_a_turn_whose_reader_is_gone_is_saved_by_the_shutdown(store: ChatStore, 
     """A stream nobody resumes (its client left) never reaches its own save; the shutdown saves it,
     and refuses new turns meanwhile. (Its own engine: a shutdown halts the model for good.)"""
     path = resolve_model(settings.model, settings.models_dir, settings.catalog_file)
-    service = ChatService(Engine(path, n_ctx=settings.n_ctx, n_threads=settings.threads), store, settings)
+    engine = LocalEngine(path, n_ctx=settings.n_ctx, n_threads=settings.threads)
+    service = ChatService(engine, store, settings)
     chat_id = service.new_chat("write", "intermediate")
     replies = service.send(chat_id, ESSAY, TurnOptions(max_new_tokens=48))
     first = next(r for r in replies if r.text)
@@ -123,11 +124,12 @@ def test_a_turn_whose_reader_is_gone_is_saved_by_the_shutdown(store: ChatStore, 
     except Exception as exc:  # noqa: BLE001 - the user's message is what matters
         assert "the server is restarting" in str(exc)
     replies.close()
+    engine.close()
     assert len(store.messages(chat_id)) == 2, "the stream's own end does not save it twice"
 
 
 def test_a_question_left_unanswered_by_a_crash_is_offered_again_never_stacked(
-    engine: Engine, store: ChatStore, settings: Settings
+    engine: LocalEngine, store: ChatStore, settings: Settings
 ) -> None:
     """After SIGKILL the chat ended with a question and no answer; the next message was stored right
     after it, and the model was sent two questions in a row."""
@@ -147,7 +149,7 @@ def test_a_question_left_unanswered_by_a_crash_is_offered_again_never_stacked(
     store.done_answering(chat_id)
 
     turn = service.prepare(chat_id, "And a list?")
-    assert turn.interrupted and "What is a tuple?" not in engine.llm.detokenize(turn.prompt).decode("utf-8", "replace")
+    assert turn.interrupted and "What is a tuple?" not in engine.text(turn.prompt)
     list(service.send(chat_id, "And a list?"))
     stored = store.messages(chat_id)
     assert [(m["role"], m.get("interrupted", False)) for m in stored] == [

@@ -10,7 +10,7 @@ import pytest
 from chmocoder import export
 from chmocoder.chat import ChatService, TurnOptions
 from chmocoder.checks import solution_code
-from chmocoder.engine import Engine
+from chmocoder.local_engine import LocalEngine
 from chmocoder.sandbox import Sandbox
 from chmocoder.settings import Settings
 from chmocoder.store import ChatStore
@@ -41,7 +41,7 @@ def verifier(sandbox: Sandbox) -> Verifier:
 
 
 @pytest.fixture()
-def checked(engine: Engine, store: ChatStore, settings: Settings, verifier: Verifier) -> ChatService:
+def checked(engine: LocalEngine, store: ChatStore, settings: Settings, verifier: Verifier) -> ChatService:
     return ChatService(engine, store, settings, verifier)
 
 

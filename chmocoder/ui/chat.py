@@ -55,7 +55,7 @@ EXAMPLES = [
 ]
 
 NOW = {"queue": False, "api_visibility": "private"}
-MODEL_EVENT: dict[str, Any] = {"concurrency_id": MODEL_QUEUE, "concurrency_limit": 1, "api_visibility": "private"}
+MODEL_EVENT: dict[str, Any] = {"concurrency_id": MODEL_QUEUE, "api_visibility": "private"}
 READY_JS = "() => { document.body.dataset.chmocoderReady = '1'; }"
 WAITING_NOTICE = "*Your last message was still waiting for the model when the page closed; it is back in the box.*"
 Values = dict[Any, Any]  # an event's inputs, by component
@@ -144,7 +144,9 @@ class Turns:
     @property
     def model_event(self) -> dict[str, Any]:
         # The queue position shows on the chat, not on every control.
-        return MODEL_EVENT | {"show_progress_on": [self.chat.chatbot]}
+        # As many turns at once as the model answers together; the rest wait with their position.
+        limit = self.page.service.settings.parallel
+        return MODEL_EVENT | {"concurrency_limit": limit, "show_progress_on": [self.chat.chatbot]}
 
     def options(self, values: Values) -> TurnOptions:
         return self.composer.options(values, values[self.chat.task], values[self.chat.level])
