@@ -117,6 +117,8 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--long", type=int, default=1500, help="tokens of the prompt that joins a running answer")
     args = parser.parse_args()
+    # As the app (create_app) does: the model's thread gets the GIL back at once after each decode.
+    sys.setswitchinterval(0.0005)
     settings = Settings(model=args.model)
     path = resolve_model(settings.model, settings.models_dir, settings.catalog_file)
     reference = llama_reference(path, settings, args.tokens)

@@ -239,7 +239,6 @@ def summarize(users: int, generated: dict[str, Any], checked: dict[str, Any],
     chars = sum(len(r["text"]) for r in done)
     counted = sum(tokens(r["text"]) for r in done) if tokens else None
     outcomes = count_by(records, lambda r: r["outcome"])
-    speeds = stream_speeds(done, tokens) if tokens else []
     return {
         "users": users,
         "users_by_kind": generated["users_by_kind"],
@@ -262,8 +261,6 @@ def summarize(users: int, generated: dict[str, Any], checked: dict[str, Any],
         },
         "tokens_per_s": counted / wall if counted is not None else None,
         "chars_per_s": chars / wall,
-        "stream_tokens_per_s_min": min(speeds, default=None),
-        "stream_tokens_per_s_p50": pct(speeds, 0.5),
         "wall_s": generated["wall_s"],
         "stopped_at_time_limit": generated["stopped_at_time_limit"],
         "client_cpu_saturated": generated["client_cpu_saturated"],
@@ -280,20 +277,6 @@ def summarize(users: int, generated: dict[str, Any], checked: dict[str, Any],
     }
 
 
-def stream_speeds(done: list[dict[str, Any]], tokens: Callable[[str], int]) -> list[float]:
-    """Each streamed /v1 answer's own speed as its user saw it: tokens after the first over the time
-    they took (gradio_client users wait for the whole answer, so their records tell no speed; answers
-    of fewer than 8 tokens say nothing about speed)."""
-    speeds = []
-    for record in done:
-        if record["kind"] != "v1":
-            continue
-        n, streaming = tokens(record["text"]), record["duration_s"] - (record.get("ttft_s") or 0.0)
-        if n >= 8 and streaming > 0:
-            speeds.append((n - 1) / streaming)
-    return speeds
-
-
 def run_load(url: str, store: ChatStore, users: int, opts: Options, workdir: Path,
              tokens: Callable[[str], int] | None = None) -> dict[str, Any]:  # fmt: skip
     """Users against a running app on this machine, then its Redis checked: one row of the table."""
@@ -307,16 +290,11 @@ def seconds(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f} s"
 
 
-def rate(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1f}"
-
-
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| users (gradio/v1/REST) | requests | completed | rejected | errors | answers done / asked | lost "
-        "| TTFT p50 / p95 | tokens/s (chars/s) | /v1 stream tokens/s min / p50 | peak RSS | wall | /healthz max "
-        "| client lag max |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| TTFT p50 / p95 | tokens/s (chars/s) | peak RSS | wall | /healthz max | client lag max |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         kinds = "/".join(str(r["users_by_kind"].get(k, 0)) for k in ("gradio", "v1", "rest"))
@@ -327,7 +305,6 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"| {r['users']} ({kinds}) | {r['requests']} | {r['completed']} | {r['rejected']} | {r['errors']} "
             f"| {r['answers_completed']} / {r['answers_asked']} | {r['lost']}{late} "
             f"| {seconds(r['ttft_p50_s'])} / {seconds(r['ttft_p95_s'])} | {speed}({r['chars_per_s']:.0f}) "
-            f"| {rate(r['stream_tokens_per_s_min'])} / {rate(r['stream_tokens_per_s_p50'])} "
             f"| {rss} "
             f"| {r['wall_s']:.1f} s | {seconds(r['healthz_max_s'])} | {seconds(r['client_loop_lag_max_s'])} |"
         )

@@ -47,7 +47,7 @@ CHATML = (
 MIN_RESTORE_GAIN = 8
 MODEL_NICENESS = -10
 # A step that reads part of a prompt while other answers stream takes about this long.
-PREFILL_STEP_S = 0.5
+PREFILL_STEP_S = 1.0
 MIN_PREFILL_CHUNK = 16
 # llama.cpp's CPU kernels for a batch of fewer than 8 tokens round differently from those for more
 # (logits differ by up to 0.45 for the default model): a prompt's last tokens are always read as a

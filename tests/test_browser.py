@@ -42,7 +42,9 @@ CPU_SLOWDOWN = float(os.environ.get("BROWSER_CPU_SLOWDOWN", "1"))
 # are given, and on a 2-core CI machine Chromium, starved, stopped answering clicks and screenshots for
 # over 30 s while an essay streamed. So the model gets one thread, as the README advises for a machine
 # that does other work, and the browser keeps a core.
-BROWSER_CORE = {"n_threads": "1"}
+# The model gets one thread so the browser keeps a core, and one sequence: the page's tests of its
+# queue (positions, a full queue, a waiting message kept) need one answer at a time.
+BROWSER_CORE = {"n_threads": "1", "parallel": "1"}
 # An answer with Python code is checked and, while a check fails, repaired up to twice: three model
 # passes and their checks, on a machine other work may keep busy (2-3 tokens/s were seen here).
 ANSWER_S = 150

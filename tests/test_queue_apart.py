@@ -34,7 +34,9 @@ def wait_until_queued(job: Any, timeout: float = 30.0) -> None:
 
 
 def test_a_full_model_queue_refuses_only_model_work(start_server: Callable[..., LiveServer], redis_server) -> None:
-    server = start_server(redis_server.url, queue_max_size="1", max_new_tokens=str(LONG_TOKENS), **LONG_ANSWER)
+    server = start_server(
+        redis_server.url, parallel="1", queue_max_size="1", max_new_tokens=str(LONG_TOKENS), **LONG_ANSWER
+    )
     client = Client(server.url, verbose=False)
     owner = secrets.token_urlsafe(32)
     kept = client.predict("explain", "beginner", owner, api_name="/new_chat")
