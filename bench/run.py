@@ -51,7 +51,6 @@ FILLER_ANSWER = "Noted: {n} more functions. Ask when you are ready."
 CODE_LINE = "def handler_{i}(request):\n    return process(request, retries={r})\n"
 
 
-STOP = ["<|im_end|>"]
 CLIENT_NICENESS = 10
 TLS = ssl.create_default_context(cafile=certifi.where())
 T = TypeVar("T")

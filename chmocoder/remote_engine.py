@@ -43,6 +43,7 @@ class Prompt(list[int]):
 class RemoteEngine:
     def __init__(self, url: str, model: str = "", api_key: str = "", n_ctx: int = 8192) -> None:
         self.url = url.rstrip("/")
+        self._root = self.url.removesuffix("/v1")  # where the servers' tokenizer endpoints live
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(
             headers=headers, timeout=httpx.Timeout(READ_S, connect=CONNECT_S), limits=httpx.Limits(max_connections=64)
@@ -86,11 +87,10 @@ class RemoteEngine:
 
     def _find_tokenizer(self) -> str:
         """Which tokenizer endpoint this server has, tried once with a short text."""
-        root = self.url.removesuffix("/v1")
         for kind, url, body in (
-            ("vllm", f"{root}/tokenize", {"model": self._model, "messages": [{"role": "user", "content": "hi"}]}),
-            ("llama-cpp-python", f"{self.url.removesuffix('/v1')}/extras/tokenize", {"input": "hi"}),
-            ("llama-server", f"{root}/tokenize", {"content": "hi"}),
+            ("vllm", f"{self._root}/tokenize", {"model": self._model, "messages": [{"role": "user", "content": "hi"}]}),
+            ("llama-cpp-python", f"{self._root}/extras/tokenize", {"input": "hi"}),
+            ("llama-server", f"{self._root}/tokenize", {"content": "hi"}),
         ):
             try:
                 response = self._http.post(url, json=body, timeout=HEALTH_S)
@@ -137,10 +137,9 @@ class RemoteEngine:
         return prompt
 
     def _tokenize(self, body: dict[str, Any]) -> list[int]:
-        root = self.url.removesuffix("/v1")
         path = "/extras/tokenize" if self._tokenizer == "llama-cpp-python" else "/tokenize"
         try:
-            response = self._http.post(f"{root}{path}", json=body, timeout=HEALTH_S * 10)
+            response = self._http.post(f"{self._root}{path}", json=body, timeout=HEALTH_S * 10)
             response.raise_for_status()
             return list(response.json()["tokens"])
         except (httpx.HTTPError, ValueError, KeyError) as exc:
