@@ -13,6 +13,12 @@ follow-up in the same chat), another running sequence's (the shared system promp
 `llama_memory_seq_cp`, not re-read) or a saved per-chat KV state (chmocoder.kv_cache), whichever
 saves most. After each answer its state is saved under the chat's key and its cells are freed
 (without a cache an idle sequence keeps its cells for the chat's follow-up).
+
+Repeatability: with one sequence, the same prompt and seed give the same answer. With several, the
+sequences share one KV buffer and attention sums run over cells wherever they lie in it, so a prompt
+read into other cells (beside other chats, or reusing another sequence's) rounds differently: answers
+at temperature 0 may part after a few dozen tokens, and seeded warm draws sooner. llama.cpp promises
+no more than that across batch shapes.
 """
 
 from __future__ import annotations

@@ -78,8 +78,11 @@ def settings(redis_server: EmbeddedRedis) -> Settings:
 
 @pytest.fixture(scope="session")
 def engine(settings: Settings) -> LocalEngine:
+    """One sequence, as the test apps have (see Launcher): with several, what a test's answers are
+    depends on which cells earlier tests left in the shared KV buffer (LocalEngine's docstring).
+    tests/test_batching.py, test_kv_cache.py and the load smoke test run several."""
     path = resolve_model(settings.model, settings.models_dir, settings.catalog_file)
-    return LocalEngine(path, n_ctx=settings.n_ctx, n_threads=settings.threads, n_batch=settings.n_batch)
+    return LocalEngine(path, n_ctx=settings.n_ctx, n_threads=settings.threads, n_batch=settings.n_batch, parallel=1)
 
 
 @pytest.fixture()
@@ -107,12 +110,17 @@ def sandbox() -> Iterator[Sandbox]:
     box.close()
 
 
-@pytest.fixture(scope="session")
-def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LiveServer]]:
-    """Start app processes with extra CHMOCODER_* settings; all are stopped at the end of the session."""
-    started: list[LiveServer] = []
+class Launcher:
+    """Starts app processes with extra CHMOCODER_* settings and stops them all when its scope ends.
 
-    def start(redis_url: str, until: str = "readyz", **overrides: str) -> LiveServer:
+    Each app holds the model and two warm sandbox workers: kept to the end of the session, the dozens
+    a full run starts took the last tests' cores (CI saw 5 s sandbox checks time out)."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self.tmp_path_factory = tmp_path_factory
+        self.started: list[LiveServer] = []
+
+    def start(self, redis_url: str, until: str = "readyz", **overrides: str) -> LiveServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHMOCODER_")}
         env.update(
             {
@@ -122,26 +130,47 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
                 "CHMOCODER_N_CTX": "2048",
                 "CHMOCODER_TEMPERATURE": "0",
                 "CHMOCODER_MAX_NEW_TOKENS": "48",
+                # One sequence unless a test asks for more: answers that do not depend on what the app
+                # answered before, and a machine not loaded with every app's extra KV buffers.
+                "CHMOCODER_PARALLEL": "1",
             }
         )
         env.update({f"CHMOCODER_{k.upper()}": v for k, v in overrides.items()})
-        home = tmp_path_factory.mktemp("app")
+        home = self.tmp_path_factory.mktemp("app")
         env.setdefault("CHMOCODER_JOURNAL_DIR", str(home / "journal"))
         env.setdefault("CHMOCODER_SHUTDOWN_GRACE_S", "2")  # a stop at the end of a test need not wait long
         env.setdefault("CHMOCODER_RATE_LIMIT", "100000/minute")  # counted, never reached by a test's own calls
         server = LiveServer(env, home / "app.log").start(until=until)
-        started.append(server)
+        self.started.append(server)
         return server
 
-    yield start
-    for server in started:
-        server.stop()
+    def stop_all(self) -> None:
+        for server in self.started:
+            server.stop()
+
+
+@pytest.fixture()
+def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LiveServer]]:
+    """Start app processes for one test; they are stopped when it ends."""
+    launcher = Launcher(tmp_path_factory)
+    yield launcher.start
+    launcher.stop_all()
+
+
+@pytest.fixture(scope="module")
+def start_module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LiveServer]]:
+    """Start app processes shared by a module's tests; they are stopped after its last test."""
+    launcher = Launcher(tmp_path_factory)
+    yield launcher.start
+    launcher.stop_all()
 
 
 @pytest.fixture(scope="session")
-def live(start_server: Callable[..., LiveServer], redis_server: EmbeddedRedis) -> LiveServer:
+def live(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis) -> Iterator[LiveServer]:
     """One shared app process for the tests that only read or add chats."""
-    return start_server(redis_server.url)
+    launcher = Launcher(tmp_path_factory)
+    yield launcher.start(redis_server.url)
+    launcher.stop_all()
 
 
 @pytest.fixture(scope="session")

@@ -66,9 +66,9 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def server(start_server: Callable[..., LiveServer], redis_server) -> LiveServer:
+def server(start_module_server: Callable[..., LiveServer], redis_server) -> LiveServer:
     # Short answers by default, so that the tests stay quick; a test wanting more sets the slider.
-    return start_server(redis_server.url, max_new_tokens="120", **LONG_ANSWER, **BROWSER_CORE)
+    return start_module_server(redis_server.url, max_new_tokens="120", **LONG_ANSWER, **BROWSER_CORE)
 
 
 @pytest.fixture(scope="module")

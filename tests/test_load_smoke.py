@@ -32,9 +32,9 @@ def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedi
 
 @pytest.fixture(scope="module")
 def smoke_run(
-    start_server: Callable[..., LiveServer], own_redis: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
+    start_module_server: Callable[..., LiveServer], own_redis: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
 ) -> dict:
-    server = start_server(own_redis.url, verify_enabled="false")
+    server = start_module_server(own_redis.url, verify_enabled="false", parallel="4")  # the product's default
     store = ChatStore.from_url(own_redis.url, 3600)
     return run_load(server.url, store, 3, SMOKE, tmp_path_factory.mktemp("load")) | {"app_log": server.log()[-2000:]}
 

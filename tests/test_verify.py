@@ -151,7 +151,9 @@ def test_a_failing_answer_goes_back_for_repairs_and_every_attempt_is_kept(checke
 def test_repairs_are_sampled_warm_yet_a_turn_repeats_exactly(checked: ChatService) -> None:
     """Asked greedily to revise its own answer, the default model gave the failing code back unchanged;
     repairs now sample warm, each round with its own fixed seed, so the same turn still gives the same
-    attempts and answer every time (a user's "regenerate" and our benchmark both rely on that)."""
+    attempts and answer every time (a user's "regenerate" and our benchmark both rely on that). The
+    test engine has one sequence: with several, a prompt reusing another sequence's cells is read at
+    other places in the shared KV buffer and warm draws part (see LocalEngine's docstring)."""
     options = TurnOptions(task="write", level="beginner", temperature=0.0)
     runs = [list(checked.complete([{"role": "user", "content": FALSE_CLAIM}], options))[-1] for _ in range(2)]
     assert runs[0].verdict is not None and runs[0].verdict["repairs"] >= 1
