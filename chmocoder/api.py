@@ -14,10 +14,10 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from . import export
-from .chat import ChatService
+from .chat import MAX_INSTRUCTIONS_CHARS, ChatService
 from .http_errors import RestRoute
 from .library import ChatLibrary
-from .prompts import DEFAULT_LEVEL, DEFAULT_TASK, Level, Task
+from .prompts import DEFAULT_LEVEL, DEFAULT_TASK, Level, TaskChoice
 from .records import ChatMeta, StoredMessage
 
 Format = Literal["markdown", "json"]
@@ -83,6 +83,13 @@ class ChatSummary(BaseModel):
     level: str
     created: float
     updated: float
+    expires_at: float | None = Field(None, description="In a list of chats: when it expires unless used (epoch s).")
+    keep_s: int | None = Field(None, description="In a list of chats: how long after its last use it is kept.")
+
+
+class Keep(BaseModel):
+    seconds: int = Field(description="How long after its last use the chat is kept (CHMOCODER_CHAT_TTL_SECONDS "
+                         "up to CHMOCODER_CHAT_TTL_MAX_SECONDS).")  # fmt: skip
 
 
 class Transcript(BaseModel):
@@ -95,8 +102,16 @@ class Transcript(BaseModel):
     messages: list[Message]
 
 
+class Instructions(BaseModel):
+    text: str = Field(
+        "",
+        max_length=MAX_INSTRUCTIONS_CHARS,
+        description='Standing instructions for every new answer (e.g. "Python 3.12, type hints, pytest"); "" = none.',
+    )
+
+
 class NewChat(BaseModel):
-    task: Task = DEFAULT_TASK
+    task: TaskChoice = DEFAULT_TASK
     level: Level = DEFAULT_LEVEL
 
 
@@ -161,7 +176,16 @@ def build_router() -> APIRouter:
     @router.get("/chats", response_model=list[ChatSummary])
     def list_chats(request: Request, owner: Owner) -> list[ChatSummary]:
         """The owner's chats, most recently used first."""
-        return [summary(c["id"], c) for c in library_of(request).list_chats(owner)]
+        return [
+            ChatSummary(id=c["id"], **chat_fields(c), expires_at=c["expires_at"], keep_s=c["keep_s"])
+            for c in library_of(request).list_chats(owner)
+        ]
+
+    @router.put("/chats/{chat_id}/keep", status_code=204, responses={403: {"model": ErrorBody}})
+    def keep_chat(request: Request, chat_id: str, body: Keep, owner: Owner) -> Response:
+        """Keep a chat longer (or as long as by default) after its last use; only its creator may."""
+        library_of(request).keep(chat_id, owner, body.seconds)
+        return Response(status_code=204)
 
     @router.get("/chats/{chat_id}", response_model=Transcript)
     def get_chat(request: Request, chat_id: str) -> Transcript:
@@ -185,6 +209,21 @@ def build_router() -> APIRouter:
     def export_chat(request: Request, chat_id: str, format: Format = Query("markdown")) -> Response:  # noqa: A002
         """Download a chat as Markdown or JSON."""
         return chat_download(request, chat_id, format)
+
+    @router.get("/instructions", response_model=Instructions)
+    def get_instructions(request: Request, owner: Owner) -> Instructions:
+        """The owner's standing instructions, applied after the task and level rules to every answer."""
+        return Instructions(text=library_of(request).instructions(owner))
+
+    @router.put("/instructions", response_model=Instructions)
+    def put_instructions(request: Request, body: Instructions, owner: Owner) -> Instructions:
+        """Keep standing instructions for the owner's new answers (in the page: the same browser's)."""
+        return Instructions(text=library_of(request).set_instructions(owner, body.text))
+
+    @router.delete("/instructions", status_code=204)
+    def delete_instructions(request: Request, owner: Owner) -> Response:
+        library_of(request).set_instructions(owner, "")
+        return Response(status_code=204)
 
     @router.get("/shared/{token}", response_model=Transcript)
     def get_shared(request: Request, token: str) -> Transcript:

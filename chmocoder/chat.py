@@ -26,10 +26,12 @@ from .diffs import fix_diff
 from .engine import Engine, EngineError, GenerationParams, GenerationStats
 from .errors import ChatError, InvalidInput, ModelFailed, Unavailable, storage_errors
 from .journal import Journal
-from .prompts import DEFAULT_LEVEL, DEFAULT_TASK, LEVELS, TASKS, system_prompt
+from .prompts import DEFAULT_LEVEL, DEFAULT_TASK, LEVELS, TASK_CHOICES, system_prompt
 from .records import Attempt, ChatMeta, StoredMessage
 from .settings import Settings
 from .store import TOKEN, ChatNotFound, ChatStore, StoreError
+from .task_picker import AUTO, pick_task
+from .titles import title_from
 from .turn import Reply, Turn, TurnOptions, TurnResult
 from .verify import (
     KeptChecks,
@@ -53,7 +55,6 @@ log = logging.getLogger(__name__)
 
 # Room kept for the answer when even the newest message barely fits the window.
 MIN_ANSWER_TOKENS = 64
-TITLE_CHARS = 60
 MAX_STOPS = 4
 # Every surface's limits on generation settings come from here and are checked once, in generation_params.
 TEMPERATURE_RANGE = (0.0, 2.0)
@@ -81,6 +82,22 @@ def refuse_broken_text(text: str, what: str) -> None:
         raise InvalidInput(
             f"{what} has an invalid character at position {exc.start} (a lone UTF-16 surrogate); send UTF-8 text"
         ) from None
+
+
+MAX_INSTRUCTIONS_CHARS = 2000
+
+
+def checked_instructions(text: Any) -> str:
+    """Standing instructions as kept and read by the model, or InvalidInput saying what is wrong."""
+    if not isinstance(text, str):
+        raise InvalidInput("standing instructions must be text")
+    text = text.strip()
+    if len(text) > MAX_INSTRUCTIONS_CHARS:
+        raise InvalidInput(f"standing instructions are at most {MAX_INSTRUCTIONS_CHARS:,} characters")
+    if looks_binary(text):
+        raise InvalidInput("standing instructions must be plain text")
+    refuse_broken_text(text, "the standing instructions")
+    return text
 
 
 def looks_binary(text: str) -> bool:
@@ -148,11 +165,6 @@ def check_owner(owner: str) -> None:
         raise InvalidInput("missing or malformed owner token")
 
 
-def title_from(message: str) -> str:
-    line = " ".join(message.split())
-    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
-
-
 class ChatService:
     def __init__(
         self,
@@ -186,18 +198,23 @@ class ChatService:
     # -- chats ---------------------------------------------------------------------------------
 
     def new_chat(
-        self, task: str | None = DEFAULT_TASK, level: str | None = DEFAULT_LEVEL, owner: str | None = None
+        self,
+        task: str | None = DEFAULT_TASK,
+        level: str | None = DEFAULT_LEVEL,
+        owner: str | None = None,
+        first_question: str = "",
     ) -> str:
         """Create a chat; with an owner token it also goes into that browser's (or client's) list.
-        A task or level of None (a client leaving it out) means the default."""
+        A task or level of None (a client leaving it out) means the default. Made for `first_question`,
+        it is titled from it at once, so the sidebar lists it by name before the answer starts."""
         task = DEFAULT_TASK if task is None else task
         level = DEFAULT_LEVEL if level is None else level
-        _check_choice(task, TASKS, "task")
+        _check_choice(task, TASK_CHOICES, "task")
         _check_choice(level, LEVELS, "level")
         if owner is not None:
             check_owner(owner)
         with storage_errors():
-            chat_id = self.store.create(task, level, owner)
+            chat_id = self.store.create(task, level, owner, title_from(first_question) if first_question else "")
         log.info("chat created chat=%s task=%s level=%s", chat_id, task, level)
         return chat_id
 
@@ -338,9 +355,10 @@ class ChatService:
             history = history[:replace_from]
         if interrupted:
             history = [*history, INTERRUPTED]
-        task = options.task or meta.get("task", DEFAULT_TASK)
+        chosen = options.task or meta.get("task", DEFAULT_TASK)
+        task = pick_task(message) if chosen == AUTO else chosen
         level = options.level or meta.get("level", DEFAULT_LEVEL)
-        system = system_prompt(task, level)
+        system = system_prompt(task, level, self._standing(options))
         prompt, params, dropped = self.fit_prompt(system, answered(history), message, params)
         log.debug("turn chat=%s message=%r", chat_id, message)
         return Turn(
@@ -358,6 +376,7 @@ class ChatService:
             replace_from=replace_from,
             retitle=retitle,
             meta=meta,
+            chosen=chosen,
             interrupted=interrupted,
             party=meta.get("creator") or options.party or chat_id,
         )
@@ -374,9 +393,10 @@ class ChatService:
         for number, earlier in enumerate(messages[:-1], 1):
             refuse_broken_text(str(earlier.get("content") or ""), f"message {number}")
         message, params = self._checked(messages[-1].get("content"), options)
-        task, level = options.task or DEFAULT_TASK, options.level or DEFAULT_LEVEL
+        chosen, level = options.task or DEFAULT_TASK, options.level or DEFAULT_LEVEL
+        task = pick_task(message) if chosen == AUTO else chosen
         system = "\n\n".join(m["content"] for m in messages if m["role"] == "system" and m.get("content")) or (
-            system_prompt(task, level)
+            system_prompt(task, level, self._standing(options))
         )
         history = [m for m in messages[:-1] if m["role"] in ("user", "assistant")]
         prompt, params, dropped = self.fit_prompt(system, history, message, params)
@@ -384,6 +404,7 @@ class ChatService:
         opening = next((m["content"] for m in messages if m["role"] == "user"), "")
         key = "v1:" + hashlib.sha256(f"{system}\x00{opening}".encode()).hexdigest()[:32]
         turn = Turn(key, system, history, message, task, level, prompt, params, dropped, self._verify_wanted(options))
+        turn.chosen = chosen
         turn.party = options.party or key
         return self._run(turn)
 
@@ -412,13 +433,24 @@ class ChatService:
 
     # -- a turn's stages: answer → checks → repairs → save --------------------------------------
 
+    def _standing(self, options: TurnOptions) -> str:
+        """The standing instructions a turn follows: given with it (an API client), else those the
+        asking browser keeps (its owner token)."""
+        if options.instructions is not None:
+            return checked_instructions(options.instructions)
+        if not options.owner:
+            return ""
+        check_owner(options.owner)
+        with storage_errors():
+            return self.store.instructions(options.owner)
+
     def _verify_wanted(self, options: TurnOptions) -> bool:
         return self.settings.verify_enabled if options.verify is None else options.verify
 
     def _checked(self, message: Any, options: TurnOptions) -> tuple[str, GenerationParams]:
         """The message and generation settings of a turn, or InvalidInput before anything runs."""
         message = self.validate_message(message)
-        _check_choice(options.task, TASKS, "task")
+        _check_choice(options.task, TASK_CHOICES, "task")
         _check_choice(options.level, LEVELS, "level")
         return message, self.generation_params(options)
 
@@ -452,10 +484,10 @@ class ChatService:
         if result.claim_end():
             if result.outcome != "done":
                 result.settle_stopped()
-            stats = result.record(turn.dropped)
+            stats = result.record(turn)
             self._finish(turn, result, stats, saved)
             return stats
-        return result.record(turn.dropped)
+        return result.record(turn)
 
     def _renew_leases(self) -> None:
         """Keep the "being answered" lease of every stored chat this replica is answering."""
@@ -490,8 +522,9 @@ class ChatService:
             return None
         chat_id, meta = turn.chat_id, turn.meta
         with storage_errors():
-            if (turn.task, turn.level) != (meta.get("task"), meta.get("level")):
-                self.store.update(chat_id, task=turn.task, level=turn.level)
+            chosen = turn.chosen or turn.task
+            if (chosen, turn.level) != (meta.get("task"), meta.get("level")):
+                self.store.update(chat_id, task=chosen, level=turn.level)
             if turn.interrupted:  # the question a crash left unanswered says so, instead of stacking
                 self.store.append(chat_id, INTERRUPTED | {"at": time.time()})
             self.store.mark_answering(chat_id, LEASE_S)

@@ -39,7 +39,8 @@ def add_api(service: ChatService, library: ChatLibrary, runner: CodeRunner | Non
         """Start a chat and return its id.
 
         Args:
-            task: what you want: "write" (write code), "debug" (find and fix a bug), "explain", or "review".
+            task: what you want: "write" (write code), "debug" (find and fix a bug), "explain", "review",
+                or "auto" (picked from each message; the answer's stats say which, as picked_task).
             level: the reader's level: "beginner", "intermediate" or "expert".
             owner: optional owner token (32-64 random URL-safe characters you keep) to list the chat in /list_chats.
         Returns:
@@ -55,20 +56,25 @@ def add_api(service: ChatService, library: ChatLibrary, runner: CodeRunner | Non
         level: str | None = None,
         temperature: float | None = None,
         max_tokens: int | None = None,
+        instructions: str | None = None,
     ) -> Iterator[str]:
         """Send a message to a chat and stream the answer.
 
         Args:
             chat_id: an id from /new_chat.
             message: your question or code (plain text, Markdown welcome).
-            task: change the chat's task from this turn on ("write", "debug", "explain", "review").
+            task: change the chat's task from this turn on ("auto", "write", "debug", "explain", "review").
             level: change the reader's level from this turn on ("beginner", "intermediate", "expert").
             temperature: sampling temperature, 0 (deterministic) to 2; default from the server.
             max_tokens: longest answer in tokens; default from the server.
+            instructions: standing instructions for this answer, after the task and level rules
+                (e.g. "Python 3.12, type hints, pytest"; at most 2,000 characters).
         Returns:
             The answer so far, growing with every update; the last update is the whole answer.
         """
-        options = TurnOptions(task=task, level=level, temperature=temperature, max_new_tokens=max_tokens)
+        options = TurnOptions(
+            task=task, level=level, temperature=temperature, max_new_tokens=max_tokens, instructions=instructions
+        )
         with closing(service.send(chat_id, message, options)) as replies:
             for reply in replies:
                 yield reply.text
@@ -101,9 +107,37 @@ def add_api(service: ChatService, library: ChatLibrary, runner: CodeRunner | Non
         Args:
             owner: the owner token given to /new_chat.
         Returns:
-            A list of {"id", "title", "task", "level", "created", "updated"}; expired chats are left out.
+            A list of {"id", "title", "task", "level", "created", "updated", "guest", "expires_at" (epoch
+            seconds), "keep_s" (how long after its last use it is kept)}; expired chats are left out.
         """
         return library.list_chats(owner)
+
+    @user_errors()
+    def search_chats(owner: str, query: str) -> list[dict[str, Any]]:
+        """The owner's chats holding every word of `query` (any case) in the title or a message.
+
+        Args:
+            owner: the owner token given to /new_chat.
+            query: words to look for (at most 200 characters).
+        Returns:
+            At most 50 of {"id", "title", "line" (the best-matching line), "role" ("title", "user" or
+            "assistant": where that line is), "updated"}, most recently used first.
+        """
+        return [hit.as_dict() for hit in library.search(owner, query)]
+
+    @user_errors()
+    def keep_chat(chat_id: str, owner: str, seconds: int) -> bool:
+        """Keep a chat `seconds` after its last use; only the owner token that started it may.
+
+        Args:
+            chat_id: the chat to keep.
+            owner: the owner token given to /new_chat when the chat was made.
+            seconds: CHMOCODER_CHAT_TTL_SECONDS (a day by default) to CHMOCODER_CHAT_TTL_MAX_SECONDS (30 days).
+        Returns:
+            True once its new lifetime is set (renewed from now, and by every later message).
+        """
+        library.keep(chat_id, owner, int(seconds))
+        return True
 
     @user_errors()
     def delete_chat(chat_id: str, owner: str) -> bool:
@@ -133,6 +167,8 @@ def add_api(service: ChatService, library: ChatLibrary, runner: CodeRunner | Non
 
     gr.api(new_chat, api_name="new_chat", **READS)
     gr.api(list_chats, api_name="list_chats", **READS)
+    gr.api(search_chats, api_name="search_chats", **READS)
+    gr.api(keep_chat, api_name="keep_chat", **READS)
     gr.api(delete_chat, api_name="delete_chat", **READS)
     gr.api(remove_chat, api_name="remove_chat", **READS)
     gr.api(chat, api_name="chat", concurrency_id=MODEL_QUEUE, concurrency_limit=service.settings.parallel)

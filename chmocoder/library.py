@@ -9,12 +9,24 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .chat import TITLE_CHARS, check_owner, looks_binary
+from .chat import check_owner, checked_instructions, looks_binary
+from .chat_search import MAX_QUERY_CHARS, Hit, query_words, search
 from .errors import Forbidden, InvalidInput, storage_errors
 from .records import ChatMeta, StoredMessage
 from .store import ChatStore
+from .titles import TITLE_CHARS
 
 log = logging.getLogger(__name__)
+DAY = 86400
+
+
+def duration(seconds: float) -> str:
+    """A span as people say it: "45 minutes", "23 hours", "7 days"."""
+    for unit, size, next_size in (("minute", 60, 3600), ("hour", 3600, DAY), ("day", DAY, None)):
+        n = max(1, round(seconds / size))
+        if next_size is None or round(seconds / next_size) < 1 or n < next_size // size:
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return ""
 
 
 class ChatLibrary:
@@ -35,6 +47,31 @@ class ChatLibrary:
         with storage_errors():
             return self.store.owned_chats(owner)
 
+    def search(self, owner: str, query: str) -> list[Hit]:
+        """This owner's chats holding every word of `query`, newest first, each with its best line."""
+        if len(query) > MAX_QUERY_CHARS:
+            raise InvalidInput(f"a search is at most {MAX_QUERY_CHARS} characters")
+        chats = self.list_chats(owner)
+        if not query_words(query):
+            return []
+        with storage_errors():
+            transcripts = self.store.raw_transcripts([c["id"] for c in chats])
+        return search(query, chats, transcripts)
+
+    def instructions(self, owner: str) -> str:
+        check_owner(owner)
+        with storage_errors():
+            return self.store.instructions(owner)
+
+    def set_instructions(self, owner: str, text: str) -> str:
+        """Keep standing instructions for every new answer this owner asks for; "" removes them."""
+        check_owner(owner)
+        text = checked_instructions(text)
+        with storage_errors():
+            self.store.set_instructions(owner, text)
+        log.info("standing instructions %s", "set" if text else "removed")
+        return text
+
     def rename(self, chat_id: str, owner: str, title: str) -> str:
         title = " ".join(str(title).split())[:TITLE_CHARS]
         if not title or looks_binary(title):
@@ -43,6 +80,22 @@ class ChatLibrary:
         with storage_errors():
             self.store.update(chat_id, title=title)
         return title
+
+    def keep_choices(self) -> list[int]:
+        """How long after its last use a creator may keep a chat: the default, a week, 30 days, the most."""
+        low, high = self.store.ttl, self.store.max_ttl
+        return sorted({s for s in (low, 7 * DAY, 30 * DAY, high) if low <= s <= high})
+
+    def keep(self, chat_id: str, owner: str, seconds: int) -> None:
+        """Keep the chat `seconds` after its last use (one of keep_choices, or anything between)."""
+        if not isinstance(seconds, int) or not self.store.ttl <= seconds <= self.store.max_ttl:
+            raise InvalidInput(
+                f"a chat can be kept {duration(self.store.ttl)} to {duration(self.store.max_ttl)} after its last use"
+            )
+        self._require_creator(chat_id, owner, "choose how long it is kept")
+        with storage_errors():
+            self.store.keep(chat_id, seconds)
+        log.info("chat kept chat=%s seconds=%d", chat_id, seconds)
 
     def delete(self, chat_id: str, owner: str) -> None:
         self._require_creator(chat_id, owner, "delete it; you can remove it from your list")

@@ -5,14 +5,20 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 Task = Literal["write", "debug", "explain", "review"]
+# What a chat or a request may ask for: a task, or "auto", the task picked from each message
+# (chmocoder.task_picker).
+TaskChoice = Literal["auto", "write", "debug", "explain", "review"]
 Level = Literal["beginner", "intermediate", "expert"]
 
 TASKS: tuple[str, ...] = get_args(Task)
+TASK_CHOICES: tuple[str, ...] = get_args(TaskChoice)
 LEVELS: tuple[str, ...] = get_args(Level)
-DEFAULT_TASK: Task = "write"
+DEFAULT_TASK: TaskChoice = "auto"
+FALLBACK_TASK: Task = "write"  # the rules for a task not known (or not yet picked)
 DEFAULT_LEVEL: Level = "intermediate"
 
 TASK_LABELS: dict[str, str] = {
+    "auto": "Auto",
     "write": "Write code",
     "debug": "Debug and fix",
     "explain": "Explain code",
@@ -67,8 +73,13 @@ LEVEL_RULES: dict[str, str] = {
 }
 
 
-def system_prompt(task: str, level: str) -> str:
-    """Compose the system prompt; unknown values fall back to the defaults rather than failing a turn."""
-    return " ".join(
-        (BASE, TASK_RULES.get(task, TASK_RULES[DEFAULT_TASK]), LEVEL_RULES.get(level, LEVEL_RULES[DEFAULT_LEVEL]))
+STANDING = "The user's standing instructions, for every answer unless this question asks otherwise:"
+
+
+def system_prompt(task: str, level: str, instructions: str = "") -> str:
+    """Compose the system prompt; unknown values fall back to the defaults rather than failing a turn.
+    The user's standing instructions come last, after the task and level rules they refine."""
+    rules = " ".join(
+        (BASE, TASK_RULES.get(task, TASK_RULES[FALLBACK_TASK]), LEVEL_RULES.get(level, LEVEL_RULES[DEFAULT_LEVEL]))
     )
+    return f"{rules}\n\n{STANDING}\n{instructions.strip()}" if instructions.strip() else rules

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(description="Data of the embedded Redis (append-only file).")
     chat_ttl_seconds: int = Field(ge=60, description="Chats expire this long after their last write.")
+    chat_ttl_max_seconds: int = Field(
+        ge=60, description="The longest after its last write that a chat's creator may choose to keep it."
+    )
     journal_dir: Path = Field(description="Where answers that could not be saved wait until Redis is back.")
     journal_max_entries: int = Field(ge=1, description="At most this many unsaved answers are kept there.")
 

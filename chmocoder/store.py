@@ -2,11 +2,12 @@
 
 Layout (the `{id}` braces are literal: a Redis Cluster hash tag, so all keys of one chat share one
 hash slot):
-  chmocoder:chat:{<id>}            hash: created, updated, task, level, title, share, creator
+  chmocoder:chat:{<id>}            hash: created, updated, task, level, title, share, creator, ttl
   chmocoder:chat:{<id>}:messages   list of JSON messages, oldest first
   chmocoder:chat:{<id>}:answering  a short lease while some replica is answering the chat
   chmocoder:share:<token>          the chat id a read-only share link opens
   chmocoder:owner:<hash>           set of the chat ids in one browser's list (hash of its owner token)
+  chmocoder:owner:<hash>:instructions  that browser's standing instructions (text), renewed when read
   chmocoder:layout                 "hash-tagged" once chats of older versions were moved (below)
 
 Writes to a chat are single Lua scripts over that chat's own keys only (one slot), so they are
@@ -66,6 +67,7 @@ PREFIX = "chmocoder:chat:"
 SHARE_PREFIX = "chmocoder:share:"
 OWNER_PREFIX = "chmocoder:owner:"
 MESSAGES = ":messages"
+INSTRUCTIONS = ":instructions"
 ANSWERING = ":answering"
 CHAT_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
@@ -78,12 +80,14 @@ ONCE_WINDOW = 8
 T = TypeVar("T")
 
 # Renews a chat's keys; touch() returns the chat's share token (whose key the caller renews), or 1.
-# KEYS: meta, messages, answering. ARGV[1]: ttl, ARGV[2]: now.
+# KEYS: meta, messages, answering. ARGV[1]: ttl, ARGV[2]: now. A chat its creator chose to keep longer
+# has its own lifetime in its `ttl` field.
 TOUCH = """
 local function touch()
   redis.call('HSET', KEYS[1], 'updated', ARGV[2])
-  redis.call('EXPIRE', KEYS[1], ARGV[1])
-  if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
+  local ttl = redis.call('HGET', KEYS[1], 'ttl') or ARGV[1]
+  redis.call('EXPIRE', KEYS[1], ttl)
+  if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ttl) end
   return redis.call('HGET', KEYS[1], 'share') or 1
 end
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -190,9 +194,12 @@ def old_chat_keys(chat_id: str) -> list[str]:
 
 class ChatStore:
     def __init__(self, client: redis.Redis | RedisCluster, ttl_seconds: int, wait_replicas: int = 0,
-                 wait_ms: int = 500) -> None:  # fmt: skip
+                 wait_ms: int = 500, max_ttl_seconds: int | None = None) -> None:  # fmt: skip
         self.client = client
-        self.ttl = ttl_seconds
+        self.ttl = ttl_seconds  # a chat's lifetime after its last write, unless its creator chose longer
+        self.max_ttl = max(ttl_seconds, max_ttl_seconds or ttl_seconds)  # the longest a creator may choose
+        # Owner lists, instructions and share keys outlive any chat they name (a dangling id is pruned).
+        self.list_ttl = self.max_ttl
         self.wait_replicas = wait_replicas
         self.wait_ms = wait_ms
         # A cluster never held the old layout; elsewhere a chat missing under its new keys is looked for
@@ -205,22 +212,30 @@ class ChatStore:
         self._move_old = client.register_script(MOVE_OLD)
 
     @classmethod
-    def open(cls, target: RedisTarget, ttl_seconds: int, wait_replicas: int = 0, wait_ms: int = 500) -> ChatStore:
+    def open(
+        cls, target: RedisTarget, ttl_seconds: int, wait_replicas: int = 0, wait_ms: int = 500, max_ttl: int = 0
+    ) -> ChatStore:
         try:
             client = connect(target)
         except RedisUnreachable as exc:
             raise StoreUnavailable(str(exc)) from exc
-        return cls(client, ttl_seconds, wait_replicas, wait_ms)
+        return cls(client, ttl_seconds, wait_replicas, wait_ms, max_ttl or None)
 
     @classmethod
-    def from_url(cls, url: str, ttl_seconds: int) -> ChatStore:
-        return cls.open(RedisTarget(url=url), ttl_seconds)
+    def from_url(cls, url: str, ttl_seconds: int, max_ttl_seconds: int = 0) -> ChatStore:
+        return cls.open(RedisTarget(url=url), ttl_seconds, max_ttl=max_ttl_seconds)
 
     @classmethod
     def for_app(cls, settings: Settings, target: RedisTarget) -> ChatStore:
         """The app's store, as configured; chats an older version left under the old key names are moved
         in the background (off the request path; a chat opened meanwhile is moved on the spot)."""
-        store = cls.open(target, settings.chat_ttl_seconds, settings.redis_wait_replicas, settings.redis_wait_ms)
+        store = cls.open(
+            target,
+            settings.chat_ttl_seconds,
+            settings.redis_wait_replicas,
+            settings.redis_wait_ms,
+            settings.chat_ttl_max_seconds,
+        )
         if not store.cluster:
             threading.Thread(target=store._migrate_logged, name="chmocoder-migrate", daemon=True).start()
         return store
@@ -273,7 +288,7 @@ class ChatStore:
         until the chat's next write; the chat's own write has succeeded, so it is not reported as failed."""
         if isinstance(token, str):
             try:
-                self._call(lambda: self.client.set(SHARE_PREFIX + token, chat_id, ex=self.ttl))
+                self._call(lambda: self.client.set(SHARE_PREFIX + token, chat_id, ex=self.list_ttl))
             except StoreError:
                 log.warning("could not renew the share link of chat=%s", chat_id)
 
@@ -282,12 +297,14 @@ class ChatStore:
 
     # -- one chat ------------------------------------------------------------------------------
 
-    def create(self, task: str, level: str, owner: str | None = None) -> str:
+    def create(self, task: str, level: str, owner: str | None = None, title: str = "") -> str:
         chat_id = new_chat_id()
         now = str(time.time())
         meta_key = chat_keys(chat_id)[0]
         creator = owner_key(owner) if owner else ""  # "": nobody (a chat made without an owner token)
         fields = {"created": now, "updated": now, "task": task, "level": level, "creator": creator}
+        if title:
+            fields["title"] = title
         with self._redis():
             pipe = self.client.pipeline(transaction=True)
             pipe.hset(meta_key, mapping=fields)
@@ -325,6 +342,16 @@ class ChatStore:
 
     def messages(self, chat_id: str) -> list[StoredMessage]:
         return self.chat(chat_id)[1]
+
+    def raw_transcripts(self, chat_ids: list[str]) -> dict[str, list[str]]:
+        """The messages of many chats as stored (JSON text), in one pipeline (on a cluster, one per
+        node): search decodes only the chats that may match."""
+        with self._redis():
+            pipe = self.client.pipeline(transaction=False)
+            for chat_id in chat_ids:
+                pipe.lrange(chat_keys(chat_id)[1], 0, -1)
+            rows = pipe.execute() if chat_ids else []
+        return dict(zip(chat_ids, rows, strict=True))
 
     # -- which chats are being answered (by any replica) ---------------------------------------
 
@@ -394,6 +421,12 @@ class ChatStore:
             args += [name, value]
         self._renew_share(chat_id, self._script(self._update_meta, chat_id, *args))
 
+    def keep(self, chat_id: str, seconds: int) -> None:
+        """Keep the chat `seconds` after its last use from now on (renewed now, and by every write)."""
+        if not self.ttl <= seconds <= self.max_ttl:
+            raise ValueError(f"a chat is kept {self.ttl} to {self.max_ttl} seconds, not {seconds}")
+        self._renew_share(chat_id, self._script(self._update_meta, chat_id, "ttl", str(seconds)))
+
     def delete(self, chat_id: str) -> None:
         """Delete the chat, then its share key (another slot); a share key left behind opens nothing."""
         token = self._script(self._delete, chat_id)
@@ -407,14 +440,14 @@ class ChatStore:
         recorded in the chat first, then its key is written: a failure in between is repaired by the
         next call, which finds the same token."""
         token = str(self._script(self._share, chat_id, secrets.token_urlsafe(24)))
-        self._call(lambda: self.client.set(SHARE_PREFIX + token, chat_id, ex=self.ttl))
+        self._call(lambda: self.client.set(SHARE_PREFIX + token, chat_id, ex=self.list_ttl))
         return token
 
     def shared_chat(self, token: str) -> str:
         """The chat id behind a share token; ChatNotFound if it is unknown, or its chat was deleted or
         expired (the chat's own `share` field must still name this token)."""
         chat_id = self._call(lambda: self.client.get(SHARE_PREFIX + token)) if TOKEN.match(token or "") else None
-        gone = ChatNotFound("this share link is unknown or the chat has expired")
+        gone = ChatNotFound("this share link is unknown, or its chat was deleted or has expired")
         if not chat_id:
             raise gone
         try:
@@ -432,7 +465,7 @@ class ChatStore:
         with self._redis():
             pipe = self.client.pipeline(transaction=True)
             pipe.sadd(owner_key(owner), chat_id)
-            pipe.expire(owner_key(owner), self.ttl)
+            pipe.expire(owner_key(owner), self.list_ttl)
             pipe.execute()
 
     def owns(self, owner: str, chat_id: str) -> bool:
@@ -446,6 +479,23 @@ class ChatStore:
         if creator is None:
             return self.owns(owner, chat_id)
         return bool(creator) and hmac.compare_digest(creator, owner_key(owner))
+
+    # -- standing instructions ------------------------------------------------------------------
+
+    def instructions(self, owner: str) -> str:
+        """The owner's standing instructions ("" if none); reading renews them, as using a chat does."""
+        key = owner_key(owner) + INSTRUCTIONS
+        with self._redis():
+            pipe = self.client.pipeline(transaction=False)
+            pipe.get(key)
+            pipe.expire(key, self.list_ttl)
+            text, _ = pipe.execute()
+        return text or ""
+
+    def set_instructions(self, owner: str, text: str) -> None:
+        """Keep `text` as the owner's standing instructions; "" removes them."""
+        key = owner_key(owner) + INSTRUCTIONS
+        self._call(lambda: self.client.set(key, text, ex=self.list_ttl) if text else self.client.delete(key))
 
     def forget(self, owner: str, chat_id: str) -> None:
         self._call(lambda: self.client.srem(owner_key(owner), chat_id))
@@ -463,23 +513,29 @@ class ChatStore:
             if gone:
                 self.client.srem(key, *gone)
             if ids:
-                self.client.expire(key, self.ttl)
+                self.client.expire(key, self.list_ttl)
         chats = []
+        now = time.time()
         for chat_id in ids:
-            title, task, level, created, updated, creator = rows[chat_id]
+            title, task, level, created, updated, creator, keep, left = rows[chat_id]
             if created is not None:
                 chats.append({"id": chat_id, "title": title or "", "task": task, "level": level,
                               "created": float(created), "updated": float(updated or created),
-                              "guest": creator is not None and creator != key})  # fmt: skip
+                              "guest": creator is not None and creator != key,
+                              "expires_at": round(now + max(int(left or 0), 0)),
+                              "keep_s": int(keep or self.ttl)})  # fmt: skip
         return sorted(chats, key=lambda c: c["updated"], reverse=True)
 
-    def _list_rows(self, ids: list[str]) -> dict[str, list[str | None]]:
-        """The list's fields of each chat, in one pipeline (on a cluster, one per node)."""
+    def _list_rows(self, ids: list[str]) -> dict[str, list[Any]]:
+        """The list's fields of each chat and its seconds left, in one pipeline (on a cluster, one per node)."""
         with self._redis():
             pipe = self.client.pipeline(transaction=False)
             for chat_id in ids:
-                pipe.hmget(chat_keys(chat_id)[0], "title", "task", "level", "created", "updated", "creator")
-            return dict(zip(ids, pipe.execute() if ids else [], strict=True))
+                meta_key = chat_keys(chat_id)[0]
+                pipe.hmget(meta_key, "title", "task", "level", "created", "updated", "creator", "ttl")
+                pipe.ttl(meta_key)
+            found = pipe.execute() if ids else []
+        return {chat_id: [*found[2 * i], found[2 * i + 1]] for i, chat_id in enumerate(ids)}
 
     # -- the layout before hash tags -----------------------------------------------------------
 

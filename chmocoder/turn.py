@@ -16,6 +16,7 @@ from typing import Any
 
 from .engine import GenerationParams, GenerationStats
 from .records import Attempt, ChatMeta, StoredMessage
+from .task_picker import AUTO
 from .verify import Verdict, not_checked
 
 
@@ -47,6 +48,8 @@ class TurnOptions:
     stop: tuple[str, ...] = ()
     verify: bool | None = None
     party: str | None = None  # who asks, for fair turns at the model (an API client's address); see Turn.party
+    owner: str | None = None  # the asking browser's owner token: its standing instructions apply
+    instructions: str | None = None  # standing instructions given with the turn (API clients), instead
 
 
 @dataclass
@@ -58,7 +61,7 @@ class Turn:
     system: str
     history: list[StoredMessage]  # the earlier messages the prompt was built from
     message: str
-    task: str
+    task: str  # the task answered; with "auto" chosen, the one picked from the message
     level: str
     prompt: list[int]
     params: GenerationParams
@@ -73,6 +76,12 @@ class Turn:
     # Who asks: waiting turns take the model's sequences round-robin across parties, so one party's
     # many requests do not hold everyone else back. The chat's owner token, else the surface's say.
     party: str = ""
+    chosen: str = ""  # the task the chat or request asked for; "auto" (picked from the message) stays
+    # the chat's task, while `task` is this turn's pick, which the stats name
+
+    @property
+    def picked(self) -> bool:
+        return self.chosen == AUTO
 
 
 @dataclass
@@ -102,10 +111,12 @@ class TurnResult:
         self.completion_tokens += stats.completion_tokens
         self.passes += 1
 
-    def record(self, dropped: int) -> dict[str, Any]:
+    def record(self, turn: Turn) -> dict[str, Any]:
         """The stats of the turn: the first pass's timings, tokens summed over every pass."""
         base = (self.first or GenerationStats()).as_dict()
-        extra: dict[str, Any] = {"dropped_messages": dropped}
+        extra: dict[str, Any] = {"dropped_messages": turn.dropped}
+        if turn.picked:
+            extra["picked_task"] = turn.task
         if self.passes > 1 or self.checks_s:
             extra |= {"model_passes": self.passes, "checks_s": round(self.checks_s, 3)}
         return base | {"completion_tokens": self.completion_tokens} | extra

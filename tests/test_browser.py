@@ -311,6 +311,78 @@ def test_several_chats_survive_a_reload(page: Page, server: LiveServer, artifact
     page.screenshot(path=str(artifacts / "05-two-chats-after-reload.png"))
 
 
+def test_a_new_chat_is_listed_by_its_plain_title_while_its_first_answer_streams(
+    page: Page, server: LiveServer, client: Client, artifacts: Path
+) -> None:
+    """Before: the chat appeared only once its answer had finished, titled "```python print(sorted(…"."""
+    open_app(page, server.url)
+    set_max_tokens(page, LONG_TOKENS)  # still streaming while the test looks at the sidebar
+    send(page, f"```python\nprint(sorted([3, 1, 2]))\n```\n**{LONG_ESSAY}**")
+    expect(page.locator("#chmocoder-chats label", has_text=LONG_ESSAY)).to_have_count(1)
+    expect(page.locator("#chmocoder-title")).to_contain_text(LONG_ESSAY)
+    expect(page.locator("#chmocoder-stats")).not_to_contain_text("tokens/s")  # the answer is still running
+    assert "```" not in " ".join(chat_titles(page))
+    page.screenshot(path=str(artifacts / "05b-listed-while-answering.png"))
+    page.get_by_role("button", name="Stop").click()
+    expect(page.locator("#chmocoder-stats")).to_have_text("Stopped.", timeout=15_000)
+    assert client.predict(current_chat(page), api_name="/history")[0]["content"].startswith("```python")
+
+
+def test_search_finds_a_chat_by_a_word_in_its_answer_and_opens_it(
+    page: Page, server: LiveServer, client: Client, artifacts: Path
+) -> None:
+    open_app(page, server.url)
+    ask(page, "First chat: what is recursion?")
+    first = current_chat(page)
+    page.get_by_role("button", name="New chat").click()
+    ask(page, "Second chat: what is a closure?")
+    answer = client.predict(first, api_name="/history")[-1]["content"]
+    other = json.dumps(client.predict(current_chat(page), api_name="/history")).casefold()
+    # A word of the first chat's answer that the second chat does not hold.
+    word = max((w for w in re.findall(r"[A-Za-z]{5,}", answer) if w.casefold() not in other), key=len)
+    search = page.locator("#chmocoder-search textarea, #chmocoder-search input").first
+    search.fill(f"recursion {word.upper()}")
+    expect(page.locator("#chmocoder-chats label")).to_have_count(1)
+    hit = page.locator("#chmocoder-chats label").first
+    expect(hit).to_contain_text("First chat: what is recursion?")
+    expect(hit).to_contain_text(word)  # the matching line of the answer, not only the title
+    expect(page.locator("#chmocoder-search-note")).to_contain_text("1 chat found")
+    page.screenshot(path=str(artifacts / "05c-search.png"))
+    hit.click()
+    expect(bubbles(page, "user").first).to_contain_text("what is recursion?")
+    assert current_chat(page) == first
+    expect(page.locator("#chmocoder-chats label")).to_have_count(2)  # opening it ends the search
+    search.fill("nosuchwordanywhere")
+    expect(page.locator("#chmocoder-search-note")).to_contain_text("No chat holds every word")
+    expect(page.locator("#chmocoder-chats label")).to_have_count(0)
+    search.fill("")
+    expect(page.locator("#chmocoder-chats label")).to_have_count(2)
+
+
+def test_standing_instructions_are_kept_for_this_browser_and_can_be_removed(
+    page: Page, server: LiveServer, artifacts: Path
+) -> None:
+    open_app(page, server.url)
+    page.get_by_text("Standing instructions").click()
+    box = page.locator("#chmocoder-instructions-text textarea")
+    box.fill("Python 3.12, type hints, pytest.")
+    page.locator("#chmocoder-instructions-save").click()
+    expect(page.locator("#chmocoder-instructions-note")).to_contain_text("Saved")
+    expect(page.get_by_text("Standing instructions (on)")).to_be_visible()
+    page.screenshot(path=str(artifacts / "05d-standing-instructions.png"))
+    page.reload()
+    expect(page.locator("body[data-chmocoder-ready]")).to_have_count(1)
+    expect(page.get_by_text("Standing instructions (on)")).to_be_visible()  # kept in Redis for this browser
+    page.get_by_text("Standing instructions (on)").click()
+    expect(box).to_have_value("Python 3.12, type hints, pytest.")
+    page.locator("#chmocoder-instructions-remove").click()
+    expect(page.locator("#chmocoder-instructions-note")).to_contain_text("Removed")
+    expect(box).to_have_value("")
+    page.reload()
+    expect(page.locator("body[data-chmocoder-ready]")).to_have_count(1)
+    expect(page.get_by_text("Standing instructions (on)")).to_have_count(0)
+
+
 def test_rename_and_delete(page: Page, server: LiveServer, client: Client) -> None:
     open_app(page, server.url)
     ask(page, "Temporary question about loops.")
@@ -329,6 +401,21 @@ def test_rename_and_delete(page: Page, server: LiveServer, client: Client) -> No
     expect(page.locator("#chmocoder-chats")).not_to_contain_text("Loops, renamed")
     with pytest.raises(Exception, match="unknown chat id"):
         client.predict(chat, api_name="/history")
+
+
+def test_a_chat_shows_when_it_expires_and_can_be_kept_longer(page: Page, server: LiveServer, artifacts: Path) -> None:
+    open_app(page, server.url)
+    ask(page, "A question worth keeping.")
+    expect(page.locator("#chmocoder-title")).to_contain_text("expires in 1 day")
+    page.locator("#chmocoder-manage").get_by_text("This chat", exact=True).click()
+    expect(page.locator("#chmocoder-expiry")).to_contain_text("it is kept 1 day after its last message")
+    page.locator("#chmocoder-keep input").click()
+    page.get_by_role("option", name="30 days after the last message").click()
+    expect(page.locator("#chmocoder-title")).to_contain_text("expires in 30 days")
+    expect(page.locator("#chmocoder-expiry")).to_contain_text("it is kept 30 days after its last message")
+    page.screenshot(path=str(artifacts / "06b-kept-30-days.png"))
+    page.reload()
+    expect(page.locator("#chmocoder-title")).to_contain_text("expires in 30 days", timeout=15_000)
 
 
 def test_share_link_opens_read_only_in_a_fresh_browser(

@@ -167,3 +167,16 @@ def test_engine_says_when_it_is_busy_even_when_stopped(engine, service: ChatServ
         assert seen == [True, False, True, False]
     finally:
         engine.on_busy = lambda busy: None
+
+
+def test_auto_answers_each_message_with_the_task_it_asks_for(service: ChatService) -> None:
+    chat_id = service.new_chat("auto", "beginner")
+    crash = "Why does this crash?\n```python\nnums = [1, 2, 3]\nprint(nums[3])\n```"
+    first = list(service.send(chat_id, crash, TurnOptions(verify=False)))[-1]
+    second = list(service.send(chat_id, "What is a list comprehension?"))[-1]
+    assert (first.stats.get("picked_task"), second.stats.get("picked_task")) == ("debug", "explain"), first.stats
+    stored = service.history(chat_id)
+    assert [m.get("task") for m in stored if m["role"] == "assistant"] == ["debug", "explain"]
+    assert service.info(chat_id)["task"] == "auto", "the chat keeps picking per message"
+    chosen = list(service.send(service.new_chat("write"), crash, TurnOptions(verify=False)))[-1]
+    assert "picked_task" not in chosen.stats, "a task the user chose is not second-guessed"

@@ -65,7 +65,7 @@ def test_messages_and_ttls_are_in_redis(client: Client, redis_client: redis.Redi
     meta_key, messages_key = ChatStore.keys(chat_id)
     assert redis_client.llen(messages_key) == 2
     assert redis_client.hget(meta_key, "task") == "explain"
-    assert redis_client.hget(meta_key, "title") == "What does `lambda x: x * 2` do?"
+    assert redis_client.hget(meta_key, "title") == "What does lambda x: x * 2 do?", "plain text, not Markdown"
     for key in (meta_key, messages_key):
         assert 86_000 < redis_client.ttl(key) <= 86_400
 
@@ -134,18 +134,21 @@ def test_api_page_documents_the_named_endpoints(live: LiveServer) -> None:
         "/chat",
         "/history",
         "/list_chats",
+        "/search_chats",
+        "/keep_chat",
         "/delete_chat",
         "/remove_chat",
         "/run_code",
     }, "UI steps stay hidden"
     chat = named["/chat"]
-    assert [p["parameter_name"] for p in chat["parameters"]][:6] == [
+    assert [p["parameter_name"] for p in chat["parameters"]][:7] == [
         "chat_id",
         "message",
         "task",
         "level",
         "temperature",
         "max_tokens",
+        "instructions",
     ]
     assert "stream the answer" in chat["description"].lower()
 

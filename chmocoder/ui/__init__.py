@@ -2,9 +2,10 @@
 operation in ChatLibrary; the panels only lay out components and wire their events.
 
 - `page`: the shared states, and `Page.show()`, which each panel paints its part of
-- `sidebar`: this browser's chats; new, rename, share, delete, downloads
+- `sidebar`: this browser's chats; search, new, rename, share, delete, downloads
 - `chat`: header, chatbot, stats; every event that runs a turn; Stop; the page load
 - `composer`: the message box, Send, Stop, generation settings
+- `instructions`: this browser's standing instructions for every answer
 - `share_view`: a shared chat, read-only
 - `workspace`: Try it yourself: the latest answer's code, run in the sandbox
 - `render`: pure functions from stored data to what is shown
@@ -19,7 +20,7 @@ from ..client_api import add_api
 from ..library import ChatLibrary
 from ..runner import CodeRunner
 from ..settings import Settings
-from . import chat, composer, share_view, sidebar, workspace
+from . import chat, composer, instructions, share_view, sidebar, workspace
 from .page import Page
 
 __all__ = ["CSS", "build_ui"]
@@ -46,11 +47,13 @@ def build_ui(
         shared = share_view.build()
         conversation = chat.build(page)
         composing = composer.build(page)
+        standing = instructions.build()
         space = workspace.build(page, runner, composing.message)
 
         turns = chat.Turns(page, conversation, composing)
         turns.wire()
         sidebar.wire(page, side)
+        instructions.wire(demo, page, standing)
         workspace.wire(demo, space, turns)
         turns.wire_stop()  # after every event that runs a turn
         hide = [composing.row, conversation.chatbot, conversation.row, composing.settings_panel, space.panel]

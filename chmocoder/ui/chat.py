@@ -22,11 +22,20 @@ from ..chat import Reply, TurnOptions
 from ..client_api import MODEL_QUEUE
 from ..errors import ChatError, UnknownChat
 from ..gradio_errors import user_errors, warn
-from ..prompts import DEFAULT_LEVEL, DEFAULT_TASK, LEVEL_LABELS, LEVELS, TASK_LABELS, TASKS
+from ..prompts import DEFAULT_LEVEL, DEFAULT_TASK, LEVEL_LABELS, LEVELS, TASK_CHOICES, TASK_LABELS
 from .composer import Composer
 from .pacing import paced
 from .page import Page, Shown, Updates
-from .render import STOPPED_MARK, answer_content, as_text_part, header_line, part_text, safe_markdown, stats_line
+from .render import (
+    STOPPED_MARK,
+    answer_content,
+    as_text_part,
+    header_line,
+    open_row,
+    part_text,
+    safe_markdown,
+    stats_line,
+)
 from .render import to_chatbot as chatbot_messages
 from .share_view import ShareView
 
@@ -83,17 +92,20 @@ class ChatPanel:
             self.chatbot: chatbot_messages(shown.history),
             self.task: meta.get("task", DEFAULT_TASK),
             self.level: meta.get("level", DEFAULT_LEVEL),
-            self.header: header_line(shown.meta),
+            self.header: header_line(shown.meta, open_row(shown.chats, shown.chat_id)),
             self.notice: shown.notice,
         }
         return updates if shown.stats is None else updates | {self.stats: shown.stats}
+
+    def paint_listing(self, shown: Shown) -> Updates:
+        return {self.header: header_line(shown.meta, open_row(shown.chats, shown.chat_id))}
 
 
 def build(page: Page) -> ChatPanel:
     with gr.Row(equal_height=True) as row:
         header = gr.Markdown("**New chat**", elem_id="chmocoder-title", scale=2)
         task = gr.Dropdown(
-            [(TASK_LABELS[t], t) for t in TASKS], value=DEFAULT_TASK, label="Task", scale=1, min_width=160
+            [(TASK_LABELS[t], t) for t in TASK_CHOICES], value=DEFAULT_TASK, label="Task", scale=1, min_width=160
         )
         level = gr.Dropdown(
             [(LEVEL_LABELS[lv], lv) for lv in LEVELS], value=DEFAULT_LEVEL, label="Level", scale=1, min_width=140
@@ -113,6 +125,7 @@ def build(page: Page) -> ChatPanel:
     stats = gr.Markdown("", elem_id="chmocoder-stats")
     panel = ChatPanel(row, header, task, level, notice, chatbot, stats)
     page.paints([chatbot, task, level, header, notice, stats], panel.paint)
+    page.paints_listing(panel.paint_listing)
     return panel
 
 
@@ -149,7 +162,7 @@ class Turns:
         return MODEL_EVENT | {"concurrency_limit": limit, "show_progress_on": [self.chat.chatbot]}
 
     def options(self, values: Values) -> TurnOptions:
-        return self.composer.options(values, values[self.chat.task], values[self.chat.level])
+        return self.composer.options(values, values[self.chat.task], values[self.chat.level], values[self.page.owner])
 
     # -- sending: accept at once, then answer in the queue ------------------------------------------
 
@@ -178,14 +191,15 @@ class Turns:
         page, text, me = self.page, values[self.page.pending], values[self.page.owner]
         try:
             current = values[page.chat_id] or page.service.new_chat(
-                values[self.chat.task], values[self.chat.level], owner=me
+                values[self.chat.task], values[self.chat.level], owner=me, first_question=text
             )
             start = page.service.send(current, text, self.options(values))
+            listed = page.show_listing(current, me)
         except ChatError as exc:
             warn(exc)
             yield {self.composer.message: text, self.chat.chatbot: values[self.chat.chatbot][:-1]}
             return
-        yield {page.chat_id: current, page.browser: page.remembered(me, current)}
+        yield {page.chat_id: current, page.browser: page.remembered(me, current)} | listed
         yield from self.stream(start, current, me, values[self.chat.chatbot], text)
 
     def stream(

@@ -35,10 +35,16 @@ class Composer:
     def generation(self) -> set[gr.Slider]:
         return {self.temperature, self.top_p, self.max_tokens}
 
-    def options(self, values: dict[Any, Any], task: str, level: str) -> TurnOptions:
-        """A turn's options from the sliders (in an event's inputs) and the chat's task and level."""
+    def options(self, values: dict[Any, Any], task: str, level: str, owner: str) -> TurnOptions:
+        """A turn's options from the sliders (in an event's inputs), the chat's task and level, and the
+        browser asking (its standing instructions apply)."""
         return TurnOptions(
-            task, level, float(values[self.temperature]), float(values[self.top_p]), int(values[self.max_tokens])
+            task,
+            level,
+            float(values[self.temperature]),
+            float(values[self.top_p]),
+            int(values[self.max_tokens]),
+            owner=owner or None,
         )
 
     def paint(self, shown: Shown) -> Updates:

@@ -56,11 +56,31 @@ class Page:
         self.browser = gr.BrowserState({"owner": "", "chat": ""}, storage_key=STORAGE_KEY)
         self.outputs: set[Block] = {self.chat_id, self.browser}
         self._painters: list[Callable[[Shown], Updates]] = [self._paint_states]
+        self._listing_painters: list[Callable[[Shown], Updates]] = []
 
     def paints(self, components: Iterable[Block], painter: Callable[[Shown], Updates]) -> None:
         """Register a panel's painter and the components it may set (before any event is wired)."""
         self.outputs |= set(components)
         self._painters.append(painter)
+
+    def paints_listing(self, painter: Callable[[Shown], Updates]) -> None:
+        """Register the part of a panel that shows only the chat's name and the list of chats (its
+        components registered with `paints`): what `show_listing` refreshes while a turn runs."""
+        self._listing_painters.append(painter)
+
+    def read_listing(self, chat_id: str, owner: str) -> Shown:
+        """The open chat's metadata and the list, without its messages or waiting for a turn to save."""
+        meta = self.service.info(chat_id) if chat_id else None
+        return Shown(chat_id, owner, meta, [], self.library.list_chats(owner))
+
+    def show_listing(self, chat_id: str, owner: str) -> Updates:
+        """The chat's title and the sidebar's list, read while the chat's turn is still running (so
+        without waiting for it to be saved): a new chat is listed as soon as its question is sent."""
+        shown = self.read_listing(chat_id, owner)
+        updates: Updates = {}
+        for painter in self._listing_painters:
+            updates |= painter(shown)
+        return updates
 
     @staticmethod
     def remembered(owner: str, chat_id: str, draft: str = "") -> dict[str, str]:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from typing import Any
 
+from ..chat_search import MAX_HITS, Hit
 from ..checks import python_blocks
+from ..library import duration
 from ..prompts import LEVEL_LABELS, TASK_LABELS
 
 CODE = re.compile(r"(```[\s\S]*?(?:```|$)|`[^`\n]+`)")
@@ -161,6 +164,8 @@ def stats_line(stats: dict[str, Any]) -> str:
     if not stats:
         return ""
     parts = [f"{stats.get('completion_tokens', 0)} tokens"]
+    if stats.get("picked_task") in TASK_LABELS:
+        parts.insert(0, f"Auto: {TASK_LABELS[stats['picked_task']]}")
     if stats.get("tokens_per_s"):
         parts.append(f"{stats['tokens_per_s']:.1f} tokens/s")
     if stats.get("ttft_s") is not None:
@@ -174,13 +179,17 @@ def stats_line(stats: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
-def header_line(meta: dict[str, str] | None) -> str:
+def header_line(meta: dict[str, str] | None, row: dict[str, Any] | None = None) -> str:
+    """Title, task and level; with the chat's row in the list, when it expires."""
     if not meta:
         return "**New chat**"
     title = html.escape(meta.get("title") or "New chat", quote=False)
     task = TASK_LABELS.get(meta.get("task", ""), "")
     level = LEVEL_LABELS.get(meta.get("level", ""), "")
-    return f"**{title}** · {task} · {level}"
+    line = f"**{title}** · {task} · {level}"
+    if row is not None and row.get("expires_at"):
+        line += f" · expires in {duration(max(60, row['expires_at'] - time.time()))}"
+    return line
 
 
 def export_links(url: str) -> str:
@@ -199,6 +208,35 @@ GUEST_MARK = " · opened by link"
 def chat_choices(chats: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """The sidebar's list; a chat someone else started (opened by its id) says so."""
     return [((c["title"] or "New chat") + (GUEST_MARK if c.get("guest") else ""), c["id"]) for c in chats]
+
+
+def open_row(chats: list[dict[str, Any]], chat_id: str) -> dict[str, Any] | None:
+    """The open chat's row in the sidebar's list (None for a new chat)."""
+    return next((c for c in chats if c["id"] == chat_id), None) if chat_id else None
+
+
+def expiry_note(row: dict[str, Any] | None, now: float | None = None) -> str:
+    """When the open chat expires, and why then."""
+    if row is None or not row.get("expires_at"):
+        return ""
+    left = row["expires_at"] - (time.time() if now is None else now)
+    when = "in less than a minute" if left < 60 else f"in {duration(left)}"
+    return f"*Expires {when}: it is kept {duration(row['keep_s'])} after its last message.*"
+
+
+def keep_choices(seconds: list[int]) -> list[tuple[str, int]]:
+    return [(f"{duration(s)} after the last message", s) for s in seconds]
+
+
+def hit_choices(hits: list[Hit]) -> list[tuple[str, str]]:
+    """A search's results in the sidebar's list: the title, and the matching line unless it is the title."""
+    return [((h.title or "New chat") + ("" if h.role == "title" else f" — {h.line}"), h.chat_id) for h in hits]
+
+
+def search_note(query: str, found: int) -> str:
+    if not found:
+        return f"*No chat holds every word of “{html.escape(query.strip(), quote=False)}”.*"
+    return f"*{found} chat{'s' if found != 1 else ''} found ({'at most ' if found == MAX_HITS else ''}newest first).*"
 
 
 # -- the workspace ------------------------------------------------------------------------------
