@@ -181,4 +181,4 @@ def test_exports(service: ChatService) -> None:
     assert f"## You\n\n{text}\n" in markdown and f"## ChMOCoder\n\n{answer}" in markdown
     document = json.loads(export.to_json(meta, messages))
     assert document["task"] == "debug" and document["messages"][0]["content"] == text
-    assert export.filename(meta, "markdown") == "chmocoder-fix-python-for-i-in-range-3-print-i.md"
+    assert export.filename(meta, "markdown") == "chmocoder-fix.md", "named after the title: its plain text"

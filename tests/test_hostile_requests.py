@@ -98,7 +98,7 @@ def test_a_client_leaving_out_task_and_level_gets_the_defaults_not_a_storage_err
     chat_id = client.predict(None, None, api_name="/new_chat")
     assert client.predict(chat_id, api_name="/history") == []
     chats = httpx.get(live.url + f"api/chats/{chat_id}").json()
-    assert (chats["task"], chats["level"]) == ("write", "intermediate")
+    assert (chats["task"], chats["level"]) == ("auto", "intermediate"), "the task is picked from each message"
 
 
 def test_a_huge_body_is_refused_before_it_is_read(live: LiveServer) -> None:
