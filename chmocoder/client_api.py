@@ -100,6 +100,16 @@ def add_api(service: ChatService, library: ChatLibrary, runner: CodeRunner | Non
             for m in messages
         ]
 
+    gr.api(new_chat, api_name="new_chat", **READS)
+    gr.api(chat, api_name="chat", concurrency_id=MODEL_QUEUE, concurrency_limit=service.settings.parallel)
+    gr.api(history, api_name="history", **READS)
+    add_chat_list(library)
+    add_run_code(runner)
+
+
+def add_chat_list(library: ChatLibrary) -> None:
+    """An owner's chats: list, search, keep, delete, remove (Redis only, never the model)."""
+
     @user_errors()
     def list_chats(owner: str) -> list[dict[str, Any]]:
         """The chats of an owner token, most recently used first.
@@ -165,15 +175,8 @@ def add_api(service: ChatService, library: ChatLibrary, runner: CodeRunner | Non
         library.remove_from_list(chat_id, owner)
         return True
 
-    gr.api(new_chat, api_name="new_chat", **READS)
-    gr.api(list_chats, api_name="list_chats", **READS)
-    gr.api(search_chats, api_name="search_chats", **READS)
-    gr.api(keep_chat, api_name="keep_chat", **READS)
-    gr.api(delete_chat, api_name="delete_chat", **READS)
-    gr.api(remove_chat, api_name="remove_chat", **READS)
-    gr.api(chat, api_name="chat", concurrency_id=MODEL_QUEUE, concurrency_limit=service.settings.parallel)
-    gr.api(history, api_name="history", **READS)
-    add_run_code(runner)
+    for endpoint in (list_chats, search_chats, keep_chat, delete_chat, remove_chat):
+        gr.api(endpoint, api_name=endpoint.__name__, **READS)
 
 
 def add_run_code(runner: CodeRunner | None) -> None:

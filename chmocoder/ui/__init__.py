@@ -53,10 +53,11 @@ def build_ui(
         turns = chat.Turns(page, conversation, composing)
         turns.wire()
         sidebar.wire(page, side)
-        instructions.wire(demo, page, standing)
+        instructions.wire(page, standing)
         workspace.wire(demo, space, turns)
         turns.wire_stop()  # after every event that runs a turn
         hide = [composing.row, conversation.chatbot, conversation.row, composing.settings_panel, space.panel]
+        hide.append(standing.panel)
         chat.wire_load(demo, page, conversation, composing, shared, hide, side.sidebar)
         add_api(service, library, runner)
     return demo

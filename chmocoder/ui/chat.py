@@ -328,12 +328,11 @@ def wire_load(
         try:
             if wanted:
                 page.library.open_chat(wanted, me)
-            shown = page.show(wanted, me, fresh=True) | {page.owner: me}
+            shown = page.show(wanted, me, fresh=True) | {page.owner: me} | page.loaded(me)
             return shown | restored_draft(shown, stored, wanted, me)
         except UnknownChat:
-            return page.show("", me, notice="*That chat has expired or does not exist; this is a new chat.*") | {
-                page.owner: me
-            }
+            notice = "*That chat has expired or does not exist; this is a new chat.*"
+            return page.show("", me, notice=notice) | {page.owner: me} | page.loaded(me)
         except ChatError as exc:
             return {page.owner: me, chat.notice: f"*{exc}*"}
 
@@ -348,7 +347,7 @@ def wire_load(
             chat.notice: WAITING_NOTICE,
         }
 
-    outputs = page.outputs | share.outputs | set(hide) | {page.owner, sidebar}
+    outputs = page.outputs | page.load_outputs | share.outputs | set(hide) | {page.owner, sidebar}
     # Once the page shows what the load chose, <body data-chmocoder-ready> says so: what a test (or a
     # script driving the page) waits for, instead of guessing how long the load takes.
     demo.load(on_load, {page.browser}, outputs, **NOW).then(None, js=READY_JS, api_visibility="private")

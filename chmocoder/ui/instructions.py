@@ -55,14 +55,13 @@ def build() -> StandingInstructions:
     return StandingInstructions(panel, text, save, remove, note)
 
 
-def wire(demo: gr.Blocks, page: Page, standing: StandingInstructions) -> None:
+def wire(page: Page, standing: StandingInstructions) -> None:
     library = page.library
     outputs = {standing.text, standing.note, standing.panel}
 
-    def load(browser: Any) -> Updates:
-        owner = browser.get("owner") if isinstance(browser, dict) else ""
+    def load(owner: str) -> Updates:
         try:
-            return standing.shown(library.instructions(owner) if owner else "", "")
+            return standing.shown(library.instructions(owner), "")
         except ChatError as exc:
             return {standing.note: f"*{exc}*"}
 
@@ -76,7 +75,7 @@ def wire(demo: gr.Blocks, page: Page, standing: StandingInstructions) -> None:
     def remove(values: dict[Any, Any]) -> Updates:
         return save({page.owner: values[page.owner], standing.text: ""})
 
-    demo.load(lambda values: load(values[page.browser]), {page.browser}, outputs, **NOW)
+    page.loads(outputs, load)
     standing.save.click(save, {page.owner, standing.text}, outputs, **NOW)
     standing.text.submit(save, {page.owner, standing.text}, outputs, **NOW)
     standing.remove.click(remove, {page.owner}, outputs, **NOW)

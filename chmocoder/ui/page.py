@@ -57,6 +57,8 @@ class Page:
         self.outputs: set[Block] = {self.chat_id, self.browser}
         self._painters: list[Callable[[Shown], Updates]] = [self._paint_states]
         self._listing_painters: list[Callable[[Shown], Updates]] = []
+        self._loaders: list[Callable[[str], Updates]] = []
+        self.load_outputs: set[Block] = set()
 
     def paints(self, components: Iterable[Block], painter: Callable[[Shown], Updates]) -> None:
         """Register a panel's painter and the components it may set (before any event is wired)."""
@@ -68,6 +70,19 @@ class Page:
         components registered with `paints`): what `show_listing` refreshes while a turn runs."""
         self._listing_painters.append(painter)
 
+    def loads(self, components: Iterable[Block], loader: Callable[[str], Updates]) -> None:
+        """Register what a panel fills once when the page loads, from the browser's owner token: it
+        arrives with the rest of the load, before the page says it is ready, so nothing typed after
+        that is overwritten."""
+        self.load_outputs |= set(components)
+        self._loaders.append(loader)
+
+    def loaded(self, owner: str) -> Updates:
+        updates: Updates = {}
+        for loader in self._loaders:
+            updates |= loader(owner)
+        return updates
+
     def read_listing(self, chat_id: str, owner: str) -> Shown:
         """The open chat's metadata and the list, without its messages or waiting for a turn to save."""
         meta = self.service.info(chat_id) if chat_id else None
@@ -76,11 +91,7 @@ class Page:
     def show_listing(self, chat_id: str, owner: str) -> Updates:
         """The chat's title and the sidebar's list, read while the chat's turn is still running (so
         without waiting for it to be saved): a new chat is listed as soon as its question is sent."""
-        shown = self.read_listing(chat_id, owner)
-        updates: Updates = {}
-        for painter in self._listing_painters:
-            updates |= painter(shown)
-        return updates
+        return self._paint_with(self._listing_painters, self.read_listing(chat_id, owner))
 
     @staticmethod
     def remembered(owner: str, chat_id: str, draft: str = "") -> dict[str, str]:
@@ -99,8 +110,12 @@ class Page:
         return Shown(chat_id, owner, meta, history, self.library.list_chats(owner), **how, guest=guest)
 
     def paint(self, shown: Shown) -> Updates:
+        return self._paint_with(self._painters, shown)
+
+    @staticmethod
+    def _paint_with(painters: list[Callable[[Shown], Updates]], shown: Shown) -> Updates:
         updates: Updates = {}
-        for painter in self._painters:
+        for painter in painters:
             updates |= painter(shown)
         return updates
 
