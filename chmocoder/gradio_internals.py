@@ -31,7 +31,6 @@ NEEDED = (
     "sleep_when_free",
     "progress_update_sleep_when_free",
     "active_jobs",
-    "delete_lock",
     "broadcast_estimations",
 )
 
@@ -86,16 +85,17 @@ def set_polling(queue: Queue, seconds: float, progress_seconds: float) -> None:
 def order_fairly(queue: Queue, group: str) -> None:
     """Keep the group's waiting events in fair order: an event's rank is how many events of its
     session run or wait ahead of it, so a session with nothing running goes before the second event
-    of one that has a turn running, and so on (first come first within a rank and a session). Queue
-    positions are sent again after each reordering, so every page shows its true place."""
-    push: Callable[..., Awaitable[Any]] = queue.push
+    of one that has a turn running, and so on (first come first within a rank and a session).
 
-    async def push_fairly(body: Any, request: Any, username: str | None) -> Any:
-        result = await push(body, request, username)
-        events = queue.event_queue_per_concurrency_id.get(group)
-        if not result[0] or events is None or len(events.queue) < 2:
-            return result
-        async with queue.delete_lock:
+    Done where Gradio tells the pages their positions (broadcast_estimations: after a push, a start,
+    an end), so no page is ever told a place it does not have. Reordering after Gradio's push had it
+    tell a new event its unfair place first (5th, then 1st a moment later; a test read the 5th)."""
+    broadcast: Callable[..., None] = queue.broadcast_estimations
+
+    def broadcast_fairly(concurrency_id: str, after: int | None = None) -> None:
+        events = queue.event_queue_per_concurrency_id.get(concurrency_id)
+        if concurrency_id == group and events is not None and len(events.queue) > 1:
+            # No await in here: no other coroutine sees the queue half reordered.
             running = Counter(
                 e.session_hash for job in queue.active_jobs if job for e in job if e.concurrency_id == group
             )
@@ -107,7 +107,7 @@ def order_fairly(queue: Queue, group: str) -> None:
             reordered = [event for *_, event in sorted(ranked, key=lambda r: (r[0], r[1]))]
             if reordered != events.queue:
                 events.queue[:] = reordered
-                queue.broadcast_estimations(group)
-        return result
+                after = None  # every place may have changed
+        broadcast(concurrency_id, after)
 
-    queue.push = push_fairly  # type: ignore[method-assign]
+    queue.broadcast_estimations = broadcast_fairly  # type: ignore[method-assign]
