@@ -74,6 +74,7 @@ class Message(BaseModel):
     at: float | None = None
     verdict: Verdict | None = Field(None, description="Answers with Python code: what checking it showed.")
     attempts: list[Attempt] = Field([], description="Earlier drafts that a repair replaced, oldest first.")
+    feedback: Literal["up", "down"] | None = Field(None, description="Answers: the reader's thumbs up or down.")
 
 
 class ChatSummary(BaseModel):
@@ -90,6 +91,12 @@ class ChatSummary(BaseModel):
 class Keep(BaseModel):
     seconds: int = Field(description="How long after its last use the chat is kept (CHMOCODER_CHAT_TTL_SECONDS "
                          "up to CHMOCODER_CHAT_TTL_MAX_SECONDS).")  # fmt: skip
+
+
+class Rating(BaseModel):
+    rating: Literal["up", "down"] | None = Field(
+        description='Thumbs up ("up"), down ("down"), or null to take it back.'
+    )
 
 
 class Transcript(BaseModel):
@@ -144,7 +151,7 @@ def chat_fields(meta: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-MESSAGE_FIELDS = ("role", "content", "stopped", "interrupted", "at", "verdict", "attempts")
+MESSAGE_FIELDS = ("role", "content", "stopped", "interrupted", "at", "verdict", "attempts", "feedback")
 
 
 def transcript(meta: ChatMeta, messages: list[StoredMessage], chat_id: str | None) -> Transcript:
@@ -185,6 +192,12 @@ def build_router() -> APIRouter:
     def keep_chat(request: Request, chat_id: str, body: Keep, owner: Owner) -> Response:
         """Keep a chat longer (or as long as by default) after its last use; only its creator may."""
         library_of(request).keep(chat_id, owner, body.seconds)
+        return Response(status_code=204)
+
+    @router.put("/chats/{chat_id}/messages/{index}/feedback", status_code=204, responses={403: {"model": ErrorBody}})
+    def rate_answer(request: Request, chat_id: str, index: int, body: Rating, owner: Owner) -> Response:
+        """Rate the answer at `index` (its position in `messages`) of a chat in the owner's list."""
+        library_of(request).rate(chat_id, owner, index, body.rating)
         return Response(status_code=204)
 
     @router.get("/chats/{chat_id}", response_model=Transcript)

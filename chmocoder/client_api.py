@@ -91,12 +91,13 @@ def add_api(service: ChatService, library: ChatLibrary, runner: CodeRunner | Non
             is followed by {"role": "assistant", "content": "", "interrupted": true} (send it again);
             an answer with Python code has "verdict"
             ({"status": "verified" | "failed" | "not_checked", "summary", "passed", "total",
-            "repairs", "failing", "checks", ...}) and, if a repair replaced a draft, "attempts".
+            "repairs", "failing", "checks", ...}) and, if a repair replaced a draft, "attempts"; an
+            answer its reader rated has "feedback": "up" | "down" (see /rate_answer).
         """
         messages = service.history(chat_id)
         return [
             {"role": m["role"], "content": m["content"]}
-            | {k: m[k] for k in ("stopped", "interrupted", "verdict", "attempts") if m.get(k)}
+            | {k: m[k] for k in ("stopped", "interrupted", "verdict", "attempts", "feedback") if m.get(k)}
             for m in messages
         ]
 
@@ -108,7 +109,7 @@ def add_api(service: ChatService, library: ChatLibrary, runner: CodeRunner | Non
 
 
 def add_chat_list(library: ChatLibrary) -> None:
-    """An owner's chats: list, search, keep, delete, remove (Redis only, never the model)."""
+    """An owner's chats: list, search, keep, rate an answer, delete, remove (Redis only, never the model)."""
 
     @user_errors()
     def list_chats(owner: str) -> list[dict[str, Any]]:
@@ -150,6 +151,22 @@ def add_chat_list(library: ChatLibrary) -> None:
         return True
 
     @user_errors()
+    def rate_answer(chat_id: str, owner: str, index: int, rating: str) -> bool:
+        """Thumbs up or down on an answer of a chat in the owner's list (kept with it, in /history and
+        the exports, and counted in /metrics).
+
+        Args:
+            chat_id: the chat.
+            owner: an owner token whose list holds the chat.
+            index: the answer's position in /history (0 is the first question).
+            rating: "up", "down", or "" to take a rating back.
+        Returns:
+            True once the rating is kept.
+        """
+        library.rate(chat_id, owner, int(index), rating or None)
+        return True
+
+    @user_errors()
     def delete_chat(chat_id: str, owner: str) -> bool:
         """Delete a chat for good; only the owner token that started it may.
 
@@ -175,7 +192,7 @@ def add_chat_list(library: ChatLibrary) -> None:
         library.remove_from_list(chat_id, owner)
         return True
 
-    for endpoint in (list_chats, search_chats, keep_chat, delete_chat, remove_chat):
+    for endpoint in (list_chats, search_chats, keep_chat, rate_answer, delete_chat, remove_chat):
         gr.api(endpoint, api_name=endpoint.__name__, **READS)
 
 

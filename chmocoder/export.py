@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from .prompts import LEVEL_LABELS, TASK_LABELS
 from .records import ChatMeta, StoredMessage
 
+EXPORTED = ("role", "content", "stopped", "interrupted", "stats", "verdict", "attempts", "feedback")
+RATED = {"up": "👍 helpful", "down": "👎 not helpful"}
 FORMATS = {"markdown": ("md", "text/markdown; charset=utf-8"), "json": ("json", "application/json")}
 
 
@@ -39,6 +41,8 @@ def to_markdown(meta: ChatMeta, messages: list[StoredMessage]) -> str:
             failing = message["verdict"].get("failing")
             if failing:
                 lines += [f"*Failing check: `{failing.get('check', '')}` — {failing.get('detail', '')}*"]
+        if message.get("feedback") in RATED:
+            lines += ["", f"*Rated: {RATED[message['feedback']]}*"]
         for number, attempt in enumerate(message.get("attempts") or [], 1):
             verdict = (attempt.get("verdict") or {}).get("summary") or ("stopped" if attempt.get("stopped") else "")
             lines += [
@@ -61,7 +65,11 @@ def to_json(meta: ChatMeta, messages: list[StoredMessage]) -> str:
         "created": _when(meta.get("created")),
         "updated": _when(meta.get("updated")),
         "messages": [
-            {k: m[k] for k in ("role", "content", "stopped", "interrupted", "stats", "verdict", "attempts") if k in m}
+            {
+                k: m[k]
+                for k in ("role", "content", "stopped", "interrupted", "stats", "verdict", "attempts", "feedback")
+                if k in m
+            }
             | {"at": _when(m.get("at"))}
             for m in messages
         ],

@@ -12,12 +12,14 @@ from typing import Any
 from .chat import check_owner, checked_instructions, looks_binary
 from .chat_search import MAX_QUERY_CHARS, Hit, query_words, search
 from .errors import Forbidden, InvalidInput, storage_errors
+from .metrics import FEEDBACK
 from .records import ChatMeta, StoredMessage
 from .store import ChatStore
 from .titles import TITLE_CHARS
 
 log = logging.getLogger(__name__)
 DAY = 86400
+RATINGS = ("up", "down")
 
 
 def duration(seconds: float) -> str:
@@ -96,6 +98,23 @@ class ChatLibrary:
         with storage_errors():
             self.store.keep(chat_id, seconds)
         log.info("chat kept chat=%s seconds=%d", chat_id, seconds)
+
+    def rate(self, chat_id: str, owner: str, index: int, rating: str | None) -> StoredMessage:
+        """Thumbs up or down (None: neither) on the answer at `index` of a chat in this owner's list:
+        kept with the message, in its exports, and counted in /metrics."""
+        if rating not in (*RATINGS, None) or not isinstance(index, int) or isinstance(index, bool):
+            raise InvalidInput('a rating is "up", "down" or none, for the index of an answer in the chat')
+        check_owner(owner)
+        with storage_errors():
+            if not self.store.owns(owner, chat_id):
+                raise Forbidden("only a chat in your list of chats can be rated")
+            try:
+                rated = self.store.rate(chat_id, index, rating)
+            except ValueError as exc:
+                raise InvalidInput(str(exc)) from None
+        FEEDBACK.labels(rating or "cleared").inc()
+        log.info("answer rated chat=%s index=%d rating=%s", chat_id, index, rating or "cleared")
+        return rated
 
     def delete(self, chat_id: str, owner: str) -> None:
         self._require_creator(chat_id, owner, "delete it; you can remove it from your list")

@@ -20,6 +20,9 @@ TOKENS_PER_SECOND = Histogram(
 )
 REDIS_ERRORS = Counter("chmocoder_redis_errors_total", "Redis calls that failed")
 VERDICTS = Counter("chmocoder_verdicts_total", "Checked answers by verdict (verified, failed, not_checked)", ["status"])
+FEEDBACK = Counter(
+    "chmocoder_feedback_total", "Readers' ratings of answers: up, down, or cleared (a rating taken back)", ["rating"]
+)
 QUEUE_DEPTH = Gauge("chmocoder_queue_depth", "Requests waiting in the Gradio queue for the model")
 SEQUENCES_BUSY = Gauge("chmocoder_model_sequences_busy", "Chats the local model is answering at once")
 

@@ -63,3 +63,4 @@ class StoredMessage(TypedDict):
     error: NotRequired[str]  # the model failed mid-answer
     verdict: NotRequired[VerdictRecord]
     attempts: NotRequired[list[Attempt]]
+    feedback: NotRequired[Literal["up", "down"]]  # answers: the reader's thumbs up or down

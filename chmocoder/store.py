@@ -136,6 +136,17 @@ return token
 """
 )
 
+# Rates one answer: a compare-and-set of the message at ARGV[3] (ARGV[4] as read, ARGV[5] rated), so a
+# message replaced meanwhile (Regenerate, Edit) is never overwritten with a stale copy. -1: it changed.
+RATE = (
+    TOUCH
+    + """
+if redis.call('LINDEX', KEYS[2], ARGV[3]) ~= ARGV[4] then return -1 end
+redis.call('LSET', KEYS[2], ARGV[3], ARGV[5])
+return touch()
+"""
+)
+
 # Returns 0 if the chat was gone, else its share token (whose key the caller deletes) or 1.
 DELETE = """
 local share = redis.call('HGET', KEYS[1], 'share')
@@ -209,6 +220,7 @@ class ChatStore:
         self._update_meta = client.register_script(UPDATE_META)
         self._share = client.register_script(SHARE)
         self._delete = client.register_script(DELETE)
+        self._rate = client.register_script(RATE)
         self._move_old = client.register_script(MOVE_OLD)
 
     @classmethod
@@ -426,6 +438,28 @@ class ChatStore:
         if not self.ttl <= seconds <= self.max_ttl:
             raise ValueError(f"a chat is kept {self.ttl} to {self.max_ttl} seconds, not {seconds}")
         self._renew_share(chat_id, self._script(self._update_meta, chat_id, "ttl", str(seconds)))
+
+    def rate(self, chat_id: str, index: int, rating: str | None) -> StoredMessage:
+        """Set (or with None clear) the reader's rating of the answer at `index`; the rated message.
+        ValueError: no answer there (a question, a placeholder, or past the end)."""
+        messages_key = chat_keys(chat_id)[1]
+        for _ in range(5):  # the message changed between reading and writing it: read it again
+            raw = self._call(lambda: self.client.lindex(messages_key, index)) if index >= 0 else None
+            if raw is None:
+                self.meta(chat_id)  # ChatNotFound for a chat that is gone
+                raise ValueError(f"this chat has no message {index}")
+            message: StoredMessage = json.loads(raw)
+            if message["role"] != "assistant" or message.get("interrupted"):
+                raise ValueError("only an answer can be rated")
+            message.pop("feedback", None)
+            if rating:
+                message["feedback"] = rating  # type: ignore[typeddict-item]
+            body = json.dumps(message, ensure_ascii=False)
+            token = self._script(self._rate, chat_id, index, raw, body)
+            if token != -1:
+                self._renew_share(chat_id, token)
+                return message
+        raise StoreUnavailable("this chat is changing right now; rate the answer again in a moment")
 
     def delete(self, chat_id: str) -> None:
         """Delete the chat, then its share key (another slot); a share key left behind opens nothing."""

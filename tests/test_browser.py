@@ -101,6 +101,12 @@ def bubbles(page: Page, role: str):
     return page.locator(f"#chmocoder-chat .message-row.{role}-row")
 
 
+def thumbs(page: Page) -> Callable[[str], Locator]:
+    """The last answer's rating button named `name` ("Like", "Liked", "Dislike", ...): Gradio draws
+    an answer's buttons beside its bubble, not in it."""
+    return lambda name: page.locator("#chmocoder-chat").get_by_role("button", name=name, exact=True).last
+
+
 def open_app(page: Page, url: str) -> None:
     page.goto(url)
     # Generous: the page may load while the model takes both cores for another user.
@@ -417,6 +423,26 @@ def test_a_chat_shows_when_it_expires_and_can_be_kept_longer(page: Page, server:
     page.screenshot(path=str(artifacts / "06b-kept-30-days.png"))
     page.reload()
     expect(page.locator("#chmocoder-title")).to_contain_text("expires in 30 days", timeout=15_000)
+
+
+def test_a_thumbs_up_stays_after_a_reload_and_can_be_taken_back(
+    page: Page, server: LiveServer, client: Client, artifacts: Path
+) -> None:
+    open_app(page, server.url)
+    ask(page, "Rate me: what does len() return?")
+    chat, thumb = current_chat(page), thumbs(page)
+    bubbles(page, "bot").last.hover()
+    after_repaint(page, lambda: thumb("Like").click())
+    expect(thumb("Liked")).to_be_visible()
+    assert client.predict(chat, api_name="/history")[1]["feedback"] == "up"
+    page.screenshot(path=str(artifacts / "06c-rated-helpful.png"))
+    page.reload()
+    expect(page.locator("body[data-chmocoder-ready]")).to_have_count(1)
+    expect(thumb("Liked")).to_be_visible()  # kept with the answer
+    bubbles(page, "bot").last.hover()
+    after_repaint(page, lambda: thumb("Liked").click())
+    expect(thumb("Like")).to_be_visible()
+    assert "feedback" not in client.predict(chat, api_name="/history")[1]
 
 
 def test_share_link_opens_read_only_in_a_fresh_browser(

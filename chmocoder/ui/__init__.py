@@ -4,6 +4,7 @@ operation in ChatLibrary; the panels only lay out components and wire their even
 - `page`: the shared states, and `Page.show()`, which each panel paints its part of
 - `sidebar`: this browser's chats; search, new, rename, share, delete, downloads
 - `chat`: header, chatbot, stats; every event that runs a turn; Stop; the page load
+- `feedback`: thumbs up or down on an answer
 - `composer`: the message box, Send, Stop, generation settings
 - `instructions`: this browser's standing instructions for every answer
 - `share_view`: a shared chat, read-only
@@ -20,7 +21,7 @@ from ..client_api import add_api
 from ..library import ChatLibrary
 from ..runner import CodeRunner
 from ..settings import Settings
-from . import chat, composer, instructions, share_view, sidebar, workspace
+from . import chat, composer, feedback, instructions, share_view, sidebar, workspace
 from .page import Page
 
 __all__ = ["CSS", "build_ui"]
@@ -52,6 +53,7 @@ def build_ui(
 
         turns = chat.Turns(page, conversation, composing)
         turns.wire()
+        feedback.wire(page, conversation)
         sidebar.wire(page, side)
         instructions.wire(page, standing)
         workspace.wire(demo, space, turns)

@@ -30,6 +30,7 @@ from .render import (
     STOPPED_MARK,
     answer_content,
     as_text_part,
+    feedback_values,
     header_line,
     open_row,
     part_text,
@@ -70,9 +71,14 @@ WAITING_NOTICE = "*Your last message was still waiting for the model when the pa
 Values = dict[Any, Any]  # an event's inputs, by component
 
 
-def last_question_is(shown: list[dict[str, Any]], text: str) -> bool:
+def on_screen(update: Any) -> list[dict[str, Any]]:
+    """The Chatbot's messages in a painted update (a gr.update with its feedback) or a plain list."""
+    return update["value"] if isinstance(update, dict) else update
+
+
+def last_question_is(shown: Any, text: str) -> bool:
     """Whether `text` is the last question of the chat on screen (so it reached the service)."""
-    users = [m for m in shown if m["role"] == "user"]
+    users = [m for m in on_screen(shown) if m["role"] == "user"]
     return bool(users) and part_text(users[-1]["content"]) == safe_markdown(text)
 
 
@@ -89,7 +95,9 @@ class ChatPanel:
     def paint(self, shown: Shown) -> Updates:
         meta = shown.meta or {}
         updates: Updates = {
-            self.chatbot: chatbot_messages(shown.history),
+            self.chatbot: gr.update(
+                value=chatbot_messages(shown.history), feedback_value=feedback_values(shown.history)
+            ),
             self.task: meta.get("task", DEFAULT_TASK),
             self.level: meta.get("level", DEFAULT_LEVEL),
             self.header: header_line(shown.meta, open_row(shown.chats, shown.chat_id)),
@@ -280,7 +288,7 @@ class Turns:
         if never_sent:
             shown[self.composer.message] = text
         # A Stop pressed after the answer finished stopped nothing: keep its stats line.
-        answers = shown[self.chat.chatbot]
+        answers = on_screen(shown[self.chat.chatbot])
         cut = bool(answers) and STOPPED_MARK in answers[-1]["content"]
         if note and (never_sent or cut):
             shown[self.chat.stats] = note

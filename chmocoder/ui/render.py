@@ -160,6 +160,12 @@ def to_chatbot(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return shown
 
 
+def feedback_values(messages: list[dict[str, Any]]) -> list[str | None]:
+    """The Chatbot's `feedback_value`: per answer, in order, the thumb its reader chose (or None)."""
+    shown = {"up": "Like", "down": "Dislike"}
+    return [shown.get(m.get("feedback", "")) for m in messages if m["role"] == "assistant"]
+
+
 def stats_line(stats: dict[str, Any]) -> str:
     if not stats:
         return ""
