@@ -40,7 +40,7 @@ from .sandbox import Sandbox
 from .security_headers import SecurityHeaders
 from .settings import Settings
 from .store import ChatStore, StoreError
-from .ui import CSS, build_ui
+from .ui import CSS, HEAD, build_ui
 from .verify import Verifier
 
 log = logging.getLogger(__name__)
@@ -275,6 +275,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         demo,
         path="/",
         css=CSS,
+        head=HEAD,
         footer_links=["api"],
         root_path=settings.root_path or None,
     )

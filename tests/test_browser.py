@@ -816,3 +816,48 @@ def test_with_an_api_key_the_page_asks_for_it_once_and_then_works(
         assert refused == [], f"the page needs something its policy refuses: {refused}"
     finally:
         page.context.close()
+
+
+def test_at_phone_width_the_sidebar_starts_collapsed_and_the_chat_works(
+    browser: Browser, server: LiveServer, artifacts: Path
+) -> None:
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True).new_page()
+    try:
+        open_app(phone, server.url)
+        expect(phone.locator("#chmocoder-search")).not_to_be_in_viewport()
+        ask(phone, "Phone question: what is a set?")
+        expect(phone.locator("#chmocoder-title")).to_contain_text("Phone question: what is a set?")
+        for part in ("#chmocoder-title", "#chmocoder-chat", "#chmocoder-input textarea"):
+            box = phone.locator(part).bounding_box()
+            assert box and box["width"] >= 250, f"{part} is squeezed to {box and box['width']} px at phone width"
+        phone.screenshot(path=str(artifacts / "09-phone-width.png"), full_page=True)
+        width = phone.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 390, f"the page scrolls sideways at phone width ({width} px wide)"
+    finally:
+        phone.context.close()
+
+
+def test_esc_stops_an_answer_and_shortcuts_start_a_chat_and_search(
+    page: Page, server: LiveServer, client: Client, artifacts: Path
+) -> None:
+    open_app(page, server.url)
+    set_max_tokens(page, LONG_TOKENS)
+    send(page, LONG_ESSAY)
+    expect(bubbles(page, "bot").last).to_have_text(re.compile(r"(\w+\W+){20}"), timeout=30_000)
+    page.keyboard.press("Escape")
+    expect(page.locator("#chmocoder-stats")).to_have_text("Stopped.", timeout=15_000)
+    first = current_chat(page)
+    assert client.predict(first, api_name="/history")[-1]["stopped"] is True
+
+    page.keyboard.press("Control+Shift+O")
+    expect(bubbles(page, "user")).to_have_count(0)
+    expect(page.locator("#chmocoder-input textarea")).to_be_focused()
+    page.keyboard.press("Control+k")
+    search = page.locator("#chmocoder-search textarea, #chmocoder-search input").first
+    expect(search).to_be_focused()
+    page.keyboard.type("essay")
+    expect(page.locator("#chmocoder-chats label")).to_have_count(1)
+    expect(page.locator("#chmocoder-keys")).to_contain_text("Esc stops the answer")
+    expect(page.locator("#chmocoder-search-note")).to_contain_text("1 chat found")
+    drawn(page)
+    page.screenshot(path=str(artifacts / "09b-keyboard-search.png"))

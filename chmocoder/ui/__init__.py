@@ -9,6 +9,7 @@ operation in ChatLibrary; the panels only lay out components and wire their even
 - `instructions`: this browser's standing instructions for every answer
 - `share_view`: a shared chat, read-only
 - `workspace`: Try it yourself: the latest answer's code, run in the sandbox
+- `keys`: keyboard shortcuts and the phone layout (a script in the page's head)
 - `render`: pure functions from stored data to what is shown
 """
 
@@ -22,11 +23,13 @@ from ..library import ChatLibrary
 from ..runner import CodeRunner
 from ..settings import Settings
 from . import chat, composer, feedback, instructions, share_view, sidebar, workspace
+from .keys import HEAD
 from .page import Page
 
-__all__ = ["CSS", "build_ui"]
+__all__ = ["CSS", "HEAD", "build_ui"]
 
 CSS = """
+#chmocoder-keys { font-size: 0.75em; opacity: 0.6; }
 #chmocoder-stats { font-size: 0.8em; opacity: 0.7; min-height: 1.2em; }
 #chmocoder-notice:empty, #chmocoder-readonly:empty { display: none; }
 #chmocoder-title p { margin: 0; }
@@ -34,6 +37,12 @@ CSS = """
 details.chmocoder-attempt { border-left: 3px solid var(--border-color-primary); padding-left: 0.6em; }
 details.chmocoder-attempt > summary { cursor: pointer; opacity: 0.8; }
 #chmocoder-workspace-note:empty, #chmocoder-run-result:empty { display: none; }
+@media (max-width: 768px) {  /* a phone: the title above the task and level, each the full width */
+  #chmocoder-head { flex-direction: column; align-items: stretch; }
+  #chmocoder-head > * { min-width: 0 !important; width: 100%; }
+  #chmocoder-composer { flex-wrap: wrap !important; }  /* the message box on its own line, Send and Stop below */
+  #chmocoder-composer > :has(#chmocoder-input) { flex-basis: 100% !important; min-width: 100% !important; }
+}
 #chmocoder-stdout textarea, #chmocoder-stderr textarea { font-family: var(--font-mono); font-size: 0.85em; }
 """
 

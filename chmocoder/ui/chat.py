@@ -110,7 +110,7 @@ class ChatPanel:
 
 
 def build(page: Page) -> ChatPanel:
-    with gr.Row(equal_height=True) as row:
+    with gr.Row(equal_height=True, elem_id="chmocoder-head") as row:
         header = gr.Markdown("**New chat**", elem_id="chmocoder-title", scale=2)
         task = gr.Dropdown(
             [(TASK_LABELS[t], t) for t in TASK_CHOICES], value=DEFAULT_TASK, label="Task", scale=1, min_width=160

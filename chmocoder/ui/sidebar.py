@@ -13,6 +13,7 @@ import gradio as gr
 from ..chat_search import Hit
 from ..errors import ChatError, UnknownChat
 from ..gradio_errors import user_errors, warn
+from . import keys
 from .page import Page, Shown, Updates
 from .render import chat_choices, expiry_note, export_links, hit_choices, keep_choices, open_row, search_note
 
@@ -101,6 +102,7 @@ def build(page: Page) -> Sidebar:
             delete = gr.Button("Delete this chat", variant="stop", size="sm", elem_id="chmocoder-delete")
             guest_note = gr.Markdown(GUEST_NOTE, visible=False, elem_id="chmocoder-guest-note")
             remove = gr.Button("Remove from my list", size="sm", visible=False, elem_id="chmocoder-remove")
+        gr.Markdown(keys.HINT, elem_id="chmocoder-keys")
     panel = Sidebar(
         sidebar,
         new_chat,
