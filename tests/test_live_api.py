@@ -136,6 +136,7 @@ def test_api_page_documents_the_named_endpoints(live: LiveServer) -> None:
         "/list_chats",
         "/search_chats",
         "/keep_chat",
+        "/rate_answer",
         "/delete_chat",
         "/remove_chat",
         "/run_code",
