@@ -64,15 +64,7 @@ def to_json(meta: ChatMeta, messages: list[StoredMessage]) -> str:
         "level": meta.get("level"),
         "created": _when(meta.get("created")),
         "updated": _when(meta.get("updated")),
-        "messages": [
-            {
-                k: m[k]
-                for k in ("role", "content", "stopped", "interrupted", "stats", "verdict", "attempts", "feedback")
-                if k in m
-            }
-            | {"at": _when(m.get("at"))}
-            for m in messages
-        ],
+        "messages": [{k: m[k] for k in EXPORTED if k in m} | {"at": _when(m.get("at"))} for m in messages],
     }
     return json.dumps(document, ensure_ascii=False, indent=2)
 

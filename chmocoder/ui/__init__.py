@@ -23,7 +23,7 @@ from ..library import ChatLibrary
 from ..runner import CodeRunner
 from ..settings import Settings
 from . import chat, composer, feedback, instructions, share_view, sidebar, workspace
-from .keys import HEAD
+from .keys import HEAD, PHONE
 from .page import Page
 
 __all__ = ["CSS", "HEAD", "build_ui"]
@@ -37,14 +37,14 @@ CSS = """
 details.chmocoder-attempt { border-left: 3px solid var(--border-color-primary); padding-left: 0.6em; }
 details.chmocoder-attempt > summary { cursor: pointer; opacity: 0.8; }
 #chmocoder-workspace-note:empty, #chmocoder-run-result:empty { display: none; }
-@media (max-width: 768px) {  /* a phone: the title above the task and level, each the full width */
+@media PHONE {  /* a phone: the title above the task and level, each the full width */
   #chmocoder-head { flex-direction: column; align-items: stretch; }
   #chmocoder-head > * { min-width: 0 !important; width: 100%; }
   #chmocoder-composer { flex-wrap: wrap !important; }  /* the message box on its own line, Send and Stop below */
   #chmocoder-composer > :has(#chmocoder-input) { flex-basis: 100% !important; min-width: 100% !important; }
 }
 #chmocoder-stdout textarea, #chmocoder-stderr textarea { font-family: var(--font-mono); font-size: 0.85em; }
-"""
+""".replace("PHONE", PHONE)  # the width at which keys.HEAD also collapses the sidebar
 
 
 def build_ui(

@@ -3,8 +3,8 @@
 The shortcuts press the page's own buttons, so they do exactly what a click does: Esc is Stop (only
 while an answer is being written or waits for the model; an open dropdown keeps its own Esc),
 Ctrl/⌘+Shift+O is New chat, Ctrl/⌘+K (or "/" outside a text field) goes to the search box, opening
-the sidebar first if it is collapsed. At phone width the sidebar starts collapsed, once, when it first
-is ready, so the chat gets the whole screen; its toggle opens it as usual.
+the sidebar first if it is collapsed. At phone width (PHONE, also the stylesheet's) the sidebar is
+collapsed once the page is ready, so the chat gets the whole screen; its toggle opens it as usual.
 """
 
 from __future__ import annotations
