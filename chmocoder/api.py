@@ -66,6 +66,11 @@ class Attempt(BaseModel):
     stopped: bool = False
 
 
+class File(BaseModel):
+    name: str
+    text: str
+
+
 class Message(BaseModel):
     role: Literal["user", "assistant"]
     content: str
@@ -75,6 +80,7 @@ class Message(BaseModel):
     verdict: Verdict | None = Field(None, description="Answers with Python code: what checking it showed.")
     attempts: list[Attempt] = Field([], description="Earlier drafts that a repair replaced, oldest first.")
     feedback: Literal["up", "down"] | None = Field(None, description="Answers: the reader's thumbs up or down.")
+    files: list[File] = Field([], description="Questions: the text files attached to them, read after the text.")
 
 
 class ChatSummary(BaseModel):
@@ -151,7 +157,7 @@ def chat_fields(meta: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-MESSAGE_FIELDS = ("role", "content", "stopped", "interrupted", "at", "verdict", "attempts", "feedback")
+MESSAGE_FIELDS = ("role", "content", "stopped", "interrupted", "at", "verdict", "attempts", "feedback", "files")
 
 
 def transcript(meta: ChatMeta, messages: list[StoredMessage], chat_id: str | None) -> Transcript:

@@ -12,7 +12,6 @@ import hashlib
 import logging
 import threading
 import time
-import unicodedata
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -21,17 +20,18 @@ from dataclasses import replace
 from typing import Any
 
 from . import metrics
+from .attachments import Limits, checked_files, file_names, looks_binary, with_files
 from .checks import code_blocks, has_python, solution_code
 from .diffs import fix_diff
 from .engine import Engine, EngineError, GenerationParams, GenerationStats
 from .errors import ChatError, InvalidInput, ModelFailed, Unavailable, storage_errors
 from .journal import Journal
 from .prompts import DEFAULT_LEVEL, DEFAULT_TASK, LEVELS, TASK_CHOICES, system_prompt
-from .records import Attempt, ChatMeta, StoredMessage
+from .records import Attachment, Attempt, ChatMeta, StoredMessage
 from .settings import Settings
 from .store import TOKEN, ChatNotFound, ChatStore, StoreError
 from .task_picker import AUTO, pick_task
-from .titles import title_from
+from .titles import question_title, title_of
 from .turn import Reply, Turn, TurnOptions, TurnResult
 from .verify import (
     KeptChecks,
@@ -98,14 +98,6 @@ def checked_instructions(text: Any) -> str:
         raise InvalidInput("standing instructions must be plain text")
     refuse_broken_text(text, "the standing instructions")
     return text
-
-
-def looks_binary(text: str) -> bool:
-    """NUL bytes or many control characters mean a file was pasted, not a message."""
-    if "\x00" in text:
-        return True
-    controls = sum(1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t")
-    return controls > max(8, len(text) // 100)
 
 
 # A replica answering a chat renews a lease on it this often; after a crash the lease lapses within
@@ -203,6 +195,7 @@ class ChatService:
         level: str | None = DEFAULT_LEVEL,
         owner: str | None = None,
         first_question: str = "",
+        first_files: list[Attachment] | None = None,
     ) -> str:
         """Create a chat; with an owner token it also goes into that browser's (or client's) list.
         A task or level of None (a client leaving it out) means the default. Made for `first_question`,
@@ -213,8 +206,9 @@ class ChatService:
         _check_choice(level, LEVELS, "level")
         if owner is not None:
             check_owner(owner)
+        title = title_of(first_question, first_files) if first_question or first_files else ""
         with storage_errors():
-            chat_id = self.store.create(task, level, owner, title_from(first_question) if first_question else "")
+            chat_id = self.store.create(task, level, owner, title)
         log.info("chat created chat=%s task=%s level=%s", chat_id, task, level)
         return chat_id
 
@@ -246,10 +240,21 @@ class ChatService:
 
     # -- a turn --------------------------------------------------------------------------------
 
-    def validate_message(self, message: Any) -> str:
+    @property
+    def attachment_limits(self) -> Limits:
+        return Limits(self.settings.max_attachments, self.settings.max_attachment_bytes)
+
+    def attach(self, files: Any) -> list[Attachment]:
+        """Files sent with a message (`[{"name", "text"}]`), checked against the limits; InvalidInput says why not."""
+        if files and not self.settings.max_attachments:
+            raise InvalidInput("attaching files is turned off on this server")
+        return checked_files(files, self.attachment_limits)
+
+    def validate_message(self, message: Any, files: list[Attachment] | None = None) -> str:
+        """The message's text, or InvalidInput saying what is wrong; with files attached it may be empty."""
         if not isinstance(message, str):
             raise InvalidInput("the message must be text")
-        if not message.strip():
+        if not message.strip() and not files:
             raise InvalidInput("the message is empty")
         limit = self.settings.max_message_chars
         if len(message) > limit:
@@ -276,23 +281,30 @@ class ChatService:
         return GenerationParams(int(max_tokens), float(temperature), float(top_p), tuple(options.stop))
 
     def fit_prompt(
-        self, system: str, history: list[dict[str, Any]], message: str, params: GenerationParams
+        self,
+        system: str,
+        history: list[dict[str, Any]],
+        message: str,
+        params: GenerationParams,
+        files: list[Attachment] | None = None,
     ) -> tuple[list[int], GenerationParams, int]:
         """Prompt tokens that fit the window, `params` with the answer budget left, and how many old
         messages were dropped.
 
-        The oldest messages go first; the system prompt and the new message are always kept. A
-        message that cannot fit even alone is refused with its size, never truncated silently.
+        The oldest messages (with their files) go first; the system prompt and the new message with
+        its files are always kept. A message that cannot fit even alone is refused with its size (and
+        each file's), never truncated silently.
         """
         n_ctx = self.engine.n_ctx
-        turns = [{"role": m["role"], "content": m["content"]} for m in history if m.get("content")]
-        newest = {"role": "user", "content": message}
+        turns = [
+            {"role": m["role"], "content": with_files(m["content"], m.get("files"))}
+            for m in history
+            if m.get("content") or m.get("files")
+        ]
+        newest = {"role": "user", "content": with_files(message, files)}
         alone = self.engine.prompt_tokens([{"role": "system", "content": system}, newest])
         if len(alone) + MIN_ANSWER_TOKENS > n_ctx:
-            raise InvalidInput(
-                f"the message is about {len(alone):,} tokens with the instructions; the model's window holds "
-                f"{n_ctx:,} tokens including the answer, so shorten it or split it"
-            )
+            raise InvalidInput(self._too_long(len(alone), files))
         budget = max(n_ctx - params.max_tokens, len(alone))
 
         def tokens(start: int) -> list[int]:
@@ -310,6 +322,24 @@ class ChatService:
                 prompt = tokens(start)
         return prompt, replace(params, max_tokens=min(params.max_tokens, n_ctx - len(prompt))), start
 
+    def _too_long(self, tokens: int, files: list[Attachment] | None) -> str:
+        n_ctx = self.engine.n_ctx
+        what = "the message and its files are" if files else "the message is"
+        text = (
+            f"{what} about {tokens:,} tokens with the instructions; the model's window holds {n_ctx:,} tokens "
+            "including the answer, so shorten it or split it"
+        )
+        if files:
+            sizes = ", ".join(f"{f['name']} about {self.engine.count_tokens(f['text']):,}" for f in files)
+            text += f" (files: {sizes} tokens)"
+        return text
+
+    def measure(self, message: str, files: list[Attachment] | None = None) -> dict[str, int]:
+        """How much of the model's window a message and its files take: `tokens` of `window`, and
+        `room`, the most a message may take and still leave room for a short answer."""
+        tokens = self.engine.count_tokens(with_files(message, files)) if message or files else 0
+        return {"tokens": tokens, "window": self.engine.n_ctx, "room": self.engine.n_ctx - MIN_ANSWER_TOKENS}
+
     def _oldest_kept(self, turns: list[dict[str, Any]], history_tokens: int, excess: int) -> int:
         """How many of the oldest messages to drop to save `excess` tokens. Each message is tokenized
         once, plus an even share of the chat template's tokens: re-tokenizing the whole conversation
@@ -323,7 +353,12 @@ class ChatService:
         return start
 
     def send(
-        self, chat_id: str, message: Any, options: TurnOptions = TurnOptions(), replace_from: int | None = None
+        self,
+        chat_id: str,
+        message: Any,
+        options: TurnOptions = TurnOptions(),
+        replace_from: int | None = None,
+        files: Any = None,
     ) -> Iterator[Reply]:
         """Run one turn, yielding the answer so far. Close the iterator to stop: the partial answer is kept.
 
@@ -331,14 +366,20 @@ class ChatService:
         caller that refuses the turn (a full server) leaves nothing behind.
         `replace_from=i` answers `message` in place of the user message at index i, dropping it and
         everything after it (Edit and Regenerate); the stored chat changes only once the new turn starts.
+        `files` (`[{"name", "text"}]`) are attached to the message; replacing one, None keeps its files.
         """
-        return self._run(self.prepare(chat_id, message, options, replace_from))
+        return self._run(self.prepare(chat_id, message, options, replace_from, files))
 
     def prepare(
-        self, chat_id: str, message: Any, options: TurnOptions = TurnOptions(), replace_from: int | None = None
+        self,
+        chat_id: str,
+        message: Any,
+        options: TurnOptions = TurnOptions(),
+        replace_from: int | None = None,
+        files: Any = None,
     ) -> Turn:
         """A stored chat's turn, checked and fitted to the window; nothing is written yet."""
-        message, params = self._checked(message, options)
+        attached = self.attach(files)
         with storage_errors():
             if self.journal is not None:  # an answer kept while Redis was away goes before this question
                 self.journal.replay(self.store, chat_id)
@@ -351,16 +392,21 @@ class ChatService:
         if replace_from is not None:
             if not (0 <= replace_from < len(history) and history[replace_from]["role"] == "user"):
                 raise InvalidInput("that message is no longer in the chat; reload to see the current chat")
-            retitle = replace_from == 0 and meta.get("title") == title_from(history[0]["content"])
+            replaced = history[replace_from]
+            retitle = replace_from == 0 and meta.get("title") == question_title(replaced)
+            attached = attached if files is not None else list(replaced.get("files") or [])
             history = history[:replace_from]
+        message, params = self._checked(message, options, attached)
         if interrupted:
             history = [*history, INTERRUPTED]
         chosen = options.task or meta.get("task", DEFAULT_TASK)
-        task = pick_task(message) if chosen == AUTO else chosen
+        asked = with_files(message, attached)
+        task = pick_task(asked) if chosen == AUTO else chosen
         level = options.level or meta.get("level", DEFAULT_LEVEL)
         system = system_prompt(task, level, self._standing(options))
-        prompt, params, dropped = self.fit_prompt(system, answered(history), message, params)
-        log.debug("turn chat=%s message=%r", chat_id, message)
+        earlier = answered(history)
+        prompt, params, dropped = self.fit_prompt(system, earlier, message, params, attached)
+        log.debug("turn chat=%s message=%r files=%s", chat_id, message, file_names(attached))
         return Turn(
             f"turn chat={chat_id}",
             system,
@@ -379,56 +425,67 @@ class ChatService:
             chosen=chosen,
             interrupted=interrupted,
             party=meta.get("creator") or options.party or chat_id,
+            files=attached,
+            dropped_files=[f["name"] for m in earlier[:dropped] for f in m.get("files") or []],
         )
 
-    def complete(self, messages: list[dict[str, str]], options: TurnOptions = TurnOptions()) -> Iterator[Reply]:
+    def complete(
+        self, messages: list[dict[str, str]], options: TurnOptions = TurnOptions(), files: Any = None
+    ) -> Iterator[Reply]:
         """A turn that stores nothing (OpenAI-style): the caller sends the whole conversation each time.
         Bad input raises here, at the call.
 
-        System messages replace ChMOCoder's own system prompt; the newest message must be the user's.
+        System messages replace ChMOCoder's own system prompt; the newest message must be the user's;
+        `files` are attached to it.
         """
         newest_question(messages)
         if sum(len(m.get("content") or "") for m in messages) > MAX_CONVERSATION_CHARS:
             raise InvalidInput(f"the conversation is longer than {MAX_CONVERSATION_CHARS:,} characters")
         for number, earlier in enumerate(messages[:-1], 1):
             refuse_broken_text(str(earlier.get("content") or ""), f"message {number}")
-        message, params = self._checked(messages[-1].get("content"), options)
+        attached = self.attach(files)
+        message, params = self._checked(messages[-1].get("content"), options, attached)
         chosen, level = options.task or DEFAULT_TASK, options.level or DEFAULT_LEVEL
-        task = pick_task(message) if chosen == AUTO else chosen
+        task = pick_task(with_files(message, attached)) if chosen == AUTO else chosen
         system = "\n\n".join(m["content"] for m in messages if m["role"] == "system" and m.get("content")) or (
             system_prompt(task, level, self._standing(options))
         )
         history = [m for m in messages[:-1] if m["role"] in ("user", "assistant")]
-        prompt, params, dropped = self.fit_prompt(system, history, message, params)
+        prompt, params, dropped = self.fit_prompt(system, history, message, params, attached)
         # A client resending one conversation keeps the same system prompt and first question.
         opening = next((m["content"] for m in messages if m["role"] == "user"), "")
         key = "v1:" + hashlib.sha256(f"{system}\x00{opening}".encode()).hexdigest()[:32]
         turn = Turn(key, system, history, message, task, level, prompt, params, dropped, self._verify_wanted(options))
-        turn.chosen = chosen
+        turn.chosen, turn.files = chosen, attached
         turn.party = options.party or key
         return self._run(turn)
 
     def regenerate(self, chat_id: str, options: TurnOptions = TurnOptions()) -> Iterator[Reply]:
-        """Answer the last question again, replacing the last answer."""
-        index, text = self._last_question(chat_id)
-        return self.send(chat_id, text, options, replace_from=index)
+        """Answer the last question again (with its files), replacing the last answer."""
+        index, question = self._last_question(chat_id)
+        return self.send(chat_id, question["content"], options, replace_from=index)
 
     def edit(self, chat_id: str, index: int, text: Any, options: TurnOptions = TurnOptions()) -> Iterator[Reply]:
-        """Replace the user message at `index` with `text` and answer it; later messages are dropped."""
+        """Replace the user message at `index` with `text` (its files stay) and answer it; later
+        messages are dropped."""
         return self.send(chat_id, text, options, replace_from=index)
 
     def undo(self, chat_id: str) -> str:
         """Remove the last question and its answer; returns the question so it can be edited and resent."""
-        index, text = self._last_question(chat_id)
+        return self.take_back(chat_id)["content"]
+
+    def take_back(self, chat_id: str) -> StoredMessage:
+        """Remove the last question and its answer; returns the question, files included."""
+        index, question = self._last_question(chat_id)
         with storage_errors():
             self.store.truncate(chat_id, index)
-        return text
+        return question
 
-    def _last_question(self, chat_id: str) -> tuple[int, str]:
+    def _last_question(self, chat_id: str) -> tuple[int, StoredMessage]:
         history = self.history(chat_id)
         for index in range(len(history) - 1, -1, -1):
             if history[index]["role"] == "user":
-                return index, str(history[index]["content"])
+                return index, history[index]
         raise InvalidInput("this chat has no question yet")
 
     # -- a turn's stages: answer → checks → repairs → save --------------------------------------
@@ -447,9 +504,11 @@ class ChatService:
     def _verify_wanted(self, options: TurnOptions) -> bool:
         return self.settings.verify_enabled if options.verify is None else options.verify
 
-    def _checked(self, message: Any, options: TurnOptions) -> tuple[str, GenerationParams]:
+    def _checked(
+        self, message: Any, options: TurnOptions, files: list[Attachment] | None = None
+    ) -> tuple[str, GenerationParams]:
         """The message and generation settings of a turn, or InvalidInput before anything runs."""
-        message = self.validate_message(message)
+        message = self.validate_message(message, files)
         _check_choice(options.task, TASK_CHOICES, "task")
         _check_choice(options.level, LEVELS, "level")
         return message, self.generation_params(options)
@@ -467,7 +526,7 @@ class ChatService:
             yield from self._pass(turn, turn.prompt, turn.params, result)
             yield from self._verify(turn, result)
             if turn.task in ("debug", "review"):
-                result.diff = fix_diff(turn.message, result.text)
+                result.diff = fix_diff(turn.asked, result.text)
             result.outcome = "done"
         except Halted:
             log.info("%s stopped: the server is shutting down", turn.key)
@@ -529,11 +588,14 @@ class ChatService:
                 self.store.append(chat_id, INTERRUPTED | {"at": time.time()})
             self.store.mark_answering(chat_id, LEASE_S)
             self._renewing.start_once()
-            user_entry = {"role": "user", "content": turn.message, "at": time.time()}
-            self.store.append(chat_id, user_entry, title=title_from(turn.message), keep=turn.replace_from)
-            turn.question = user_entry
+            user_entry: StoredMessage = {"role": "user", "content": turn.message, "at": time.time()}
+            if turn.files:
+                user_entry["files"] = turn.files
+            title = question_title(user_entry)
+            self.store.append(chat_id, user_entry, title=title, keep=turn.replace_from)
+            turn.question = dict(user_entry)
             if turn.retitle:
-                self.store.update(chat_id, title=title_from(turn.message))
+                self.store.update(chat_id, title=title)
         saved = self._saving[chat_id] = threading.Event()
         return saved
 
@@ -628,7 +690,7 @@ class ChatService:
     def _judge(self, turn: Turn, result: TurnResult, kept: KeptChecks) -> Iterator[Reply]:
         """The verdict on the answer as it stands. What the first round found is kept for later ones
         (`KeptChecks`), so that a repair cannot pass by dropping a function or its claims."""
-        work = plan(result.text, turn.message, turn.task, kept.functions)
+        work = plan(result.text, turn.asked, turn.task, kept.functions)
         if isinstance(work, Verdict):
             return work
         kept.functions = kept.functions or work.functions
@@ -661,7 +723,7 @@ class ChatService:
         """One short extra pass for an answer with nothing to check: the model writes a few asserts."""
         params = replace(turn.params, max_tokens=TESTS_TOKENS, temperature=0.0)
         try:
-            prompt, params, _ = self.fit_prompt(TESTS_SYSTEM, [], tests_request(work.solution, turn.message), params)
+            prompt, params, _ = self.fit_prompt(TESTS_SYSTEM, [], tests_request(work.solution, turn.asked), params)
         except InvalidInput:
             return []
         stats, tests = GenerationStats(), ""
@@ -686,9 +748,9 @@ class ChatService:
             return (yield from self._ask_again(turn, result, verdict, turn.prompt, warm, round_))
         code = solution_code(result.text)
         request = (
-            claims_request(turn.message, result.text, verdict)
+            claims_request(turn.asked, result.text, verdict)
             if how == "claims"
-            else repair_request(turn.message, code, verdict, worse, cut)
+            else repair_request(turn.asked, code, verdict, worse, cut)
         )
         try:
             prompt, params, _ = self.fit_prompt(turn.system, answered(turn.history), request, warm)

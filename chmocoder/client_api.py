@@ -57,6 +57,7 @@ def add_api(service: ChatService, library: ChatLibrary, runner: CodeRunner | Non
         temperature: float | None = None,
         max_tokens: int | None = None,
         instructions: str | None = None,
+        files: list[dict[str, str]] | None = None,
     ) -> Iterator[str]:
         """Send a message to a chat and stream the answer.
 
@@ -69,13 +70,15 @@ def add_api(service: ChatService, library: ChatLibrary, runner: CodeRunner | Non
             max_tokens: longest answer in tokens; default from the server.
             instructions: standing instructions for this answer, after the task and level rules
                 (e.g. "Python 3.12, type hints, pytest"; at most 2,000 characters).
+            files: text files to attach to the message, [{"name": "app.py", "text": "..."}]; the model
+                reads them after the message, and they are kept with it (see /history).
         Returns:
             The answer so far, growing with every update; the last update is the whole answer.
         """
         options = TurnOptions(
             task=task, level=level, temperature=temperature, max_new_tokens=max_tokens, instructions=instructions
         )
-        with closing(service.send(chat_id, message, options)) as replies:
+        with closing(service.send(chat_id, message, options, files=files)) as replies:
             for reply in replies:
                 yield reply.text
 
@@ -92,12 +95,13 @@ def add_api(service: ChatService, library: ChatLibrary, runner: CodeRunner | Non
             an answer with Python code has "verdict"
             ({"status": "verified" | "failed" | "not_checked", "summary", "passed", "total",
             "repairs", "failing", "checks", ...}) and, if a repair replaced a draft, "attempts"; an
-            answer its reader rated has "feedback": "up" | "down" (see /rate_answer).
+            answer its reader rated has "feedback": "up" | "down" (see /rate_answer); a question sent
+            with files has "files": [{"name", "text"}].
         """
         messages = service.history(chat_id)
         return [
             {"role": m["role"], "content": m["content"]}
-            | {k: m[k] for k in ("stopped", "interrupted", "verdict", "attempts", "feedback") if m.get(k)}
+            | {k: m[k] for k in ("stopped", "interrupted", "verdict", "attempts", "feedback", "files") if m.get(k)}
             for m in messages
         ]
 

@@ -6,10 +6,11 @@ import json
 import re
 from datetime import UTC, datetime
 
+from .attachments import collapsed
 from .prompts import LEVEL_LABELS, TASK_LABELS
 from .records import ChatMeta, StoredMessage
 
-EXPORTED = ("role", "content", "stopped", "interrupted", "stats", "verdict", "attempts", "feedback")
+EXPORTED = ("role", "content", "files", "stopped", "interrupted", "stats", "verdict", "attempts", "feedback")
 RATED = {"up": "👍 helpful", "down": "👎 not helpful"}
 FORMATS = {"markdown": ("md", "text/markdown; charset=utf-8"), "json": ("json", "application/json")}
 
@@ -32,6 +33,7 @@ def to_markdown(meta: ChatMeta, messages: list[StoredMessage]) -> str:
     for message in messages:
         who = "You" if message["role"] == "user" else "ChMOCoder"
         lines += [f"## {who}", "", message.get("content", "")]
+        lines += [line for f in message.get("files") or [] for line in ("", collapsed(f))]
         if message.get("interrupted"):
             lines += ["*(not answered: the server stopped before it could answer)*"]
         if message.get("stopped"):

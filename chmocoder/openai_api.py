@@ -67,6 +67,11 @@ class ChatCompletionRequest(BaseModel):
     stop: str | list[str] | None = None
     n: int | None = Field(1, ge=1, le=1, description="Only one choice is supported.")
     chat_id: str | None = Field(None, description="Attach the request to a stored ChMOCoder chat.")
+    files: list[dict[str, Any]] | None = Field(
+        None,
+        description='ChMOCoder: text files attached to the newest user message, [{"name": "app.py", "text": "..."}] '
+        "(kept with it in a stored chat; CHMOCODER_MAX_ATTACHMENTS files of CHMOCODER_MAX_ATTACHMENT_BYTES each).",
+    )
 
     def options(self) -> TurnOptions:
         stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
@@ -180,8 +185,8 @@ def start_turn(
         question = newest_question(messages)
         if chat_id == "new":
             chat_id = service.new_chat(owner=owner)
-        return chat_id, service.send(chat_id, question, options)
-    return None, service.complete(messages, options)
+        return chat_id, service.send(chat_id, question, options, files=body.files)
+    return None, service.complete(messages, options, files=body.files)
 
 
 async def answer_unless_gone(request: Request, replies: Iterator[Reply]) -> Reply:

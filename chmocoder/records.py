@@ -51,6 +51,13 @@ class Attempt(TypedDict):
     rejected: NotRequired[str]
 
 
+class Attachment(TypedDict):
+    """A text file attached to a question (chmocoder.attachments): kept inside the question."""
+
+    name: str
+    text: str
+
+
 class StoredMessage(TypedDict):
     role: Literal["user", "assistant"]
     content: str
@@ -64,3 +71,4 @@ class StoredMessage(TypedDict):
     verdict: NotRequired[VerdictRecord]
     attempts: NotRequired[list[Attempt]]
     feedback: NotRequired[Literal["up", "down"]]  # answers: the reader's thumbs up or down
+    files: NotRequired[list[Attachment]]  # questions: the files attached to them, read after the text

@@ -278,4 +278,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         head=HEAD,
         footer_links=["api"],
         root_path=settings.root_path or None,
+        max_file_size=settings.max_attachment_bytes,  # an attached file larger is refused as it uploads
     )

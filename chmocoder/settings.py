@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     temperature: float = Field(ge=0.0, le=2.0, description="Default sampling temperature.")
     top_p: float = Field(gt=0.0, le=1.0, description="Default nucleus sampling threshold.")
     max_message_chars: int = Field(ge=1, description="Longest user message accepted, in characters.")
+    max_attachments: int = Field(ge=0, le=50, description="Text files one message may carry; 0 turns attaching off.")
+    max_attachment_bytes: int = Field(ge=1, description="Largest attached file accepted, in bytes of UTF-8 text.")
     max_request_bytes: int = Field(ge=65536, description="Largest HTTP request body accepted; larger gets 413.")
 
     redis_url: str = Field(

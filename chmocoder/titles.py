@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from .records import Attachment, StoredMessage
+
 TITLE_CHARS = 60
 UNTITLED = "New chat"
 
@@ -60,3 +62,14 @@ def title_from(message: str) -> str:
         if text := " ".join(line.split()):
             return shorten(text)
     return UNTITLED
+
+
+def title_of(text: str, files: list[Attachment] | None = None) -> str:
+    """A question's title: from its text; a question that is only files is named after them."""
+    if text.strip() or not files:
+        return title_from(text)
+    return shorten(", ".join(f["name"] for f in files))
+
+
+def question_title(question: StoredMessage) -> str:
+    return title_of(question["content"], question.get("files"))

@@ -14,8 +14,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .attachments import with_files
 from .engine import GenerationParams, GenerationStats
-from .records import Attempt, ChatMeta, StoredMessage
+from .records import Attachment, Attempt, ChatMeta, StoredMessage
 from .task_picker import AUTO
 from .verify import Verdict, not_checked
 
@@ -78,10 +79,17 @@ class Turn:
     party: str = ""
     chosen: str = ""  # the task the chat or request asked for; "auto" (picked from the message) stays
     # the chat's task, while `task` is this turn's pick, which the stats name
+    files: list[Attachment] = field(default_factory=list)  # attached to the question, read after its text
+    dropped_files: list[str] = field(default_factory=list)  # names of files in the messages left out
 
     @property
     def picked(self) -> bool:
         return self.chosen == AUTO
+
+    @property
+    def asked(self) -> str:
+        """The question as the model reads it (and its checks look for examples in): text, then files."""
+        return with_files(self.message, self.files)
 
 
 @dataclass
@@ -115,6 +123,8 @@ class TurnResult:
         """The stats of the turn: the first pass's timings, tokens summed over every pass."""
         base = (self.first or GenerationStats()).as_dict()
         extra: dict[str, Any] = {"dropped_messages": turn.dropped}
+        if turn.dropped_files:
+            extra["dropped_files"] = turn.dropped_files
         if turn.picked:
             extra["picked_task"] = turn.task
         if self.passes > 1 or self.checks_s:
