@@ -861,3 +861,96 @@ def test_esc_stops_an_answer_and_shortcuts_start_a_chat_and_search(
     expect(page.locator("#chmocoder-search-note")).to_contain_text("1 chat found")
     drawn(page)
     page.screenshot(path=str(artifacts / "09b-keyboard-search.png"))
+
+
+BUGGY_STATS = "def average(values):\n    return sum(values) / len(values)\n\n\nprint(average([]))\n"
+RUN_LOG = 'Traceback (most recent call last):\n  File "stats.py", line 5\nZeroDivisionError: division by zero\n'
+
+
+def attach(page: Page, files: list[dict[str, object]]) -> None:
+    """Pick files with the message box's 📎, as a person would, and wait until the box shows them."""
+    page.locator("#chmocoder-input input[type=file]").set_input_files(files)
+    expect(page.locator("#chmocoder-input .thumbnail-item")).to_have_count(len(files))
+
+
+def test_attached_files_go_with_the_question_collapsed_and_open_in_the_editor(
+    page: Page, server: LiveServer, client: Client, artifacts: Path
+) -> None:
+    open_app(page, server.url)
+    attach(
+        page,
+        [
+            {"name": "stats.py", "mimeType": "text/x-python", "buffer": BUGGY_STATS.encode()},
+            {"name": "run.log", "mimeType": "text/plain", "buffer": RUN_LOG.encode()},
+        ],
+    )
+    meter = page.locator("#chmocoder-meter")
+    expect(meter).to_contain_text(
+        re.compile(r"About \d+ of [\d,]+ tokens of the model's window \(\d+%\) · 2 files: stats.py, run.log")
+    )
+    page.locator("#chmocoder-input textarea").fill("Why does this fail?")
+    page.screenshot(path=str(artifacts / "30-files-attached.png"))
+    starts_a_turn(page, lambda: page.locator("#chmocoder-input textarea").press("Enter"))
+    question = bubbles(page, "user").last
+    expect(question).to_contain_text("Why does this fail?")
+    files = question.locator("details.chmocoder-file")
+    expect(files).to_have_count(2)
+    expect(files.first.locator("summary")).to_contain_text("stats.py")
+    expect(files.first.locator("pre")).to_be_hidden()  # collapsed: the question stays readable
+    expect(page.locator("#chmocoder-input .thumbnail-item")).to_have_count(0)  # the box is clear for the next one
+    wait_for_answer(page)
+    files.first.locator("summary").click()
+    expect(files.first.locator("pre")).to_contain_text("return sum(values) / len(values)")
+    page.screenshot(path=str(artifacts / "31-files-in-the-question.png"))
+
+    stored = client.predict(current_chat(page), api_name="/history")
+    assert stored[0]["content"] == "Why does this fail?"
+    assert stored[0]["files"] == [{"name": "stats.py", "text": BUGGY_STATS}, {"name": "run.log", "text": RUN_LOG}]
+    page.reload()
+    open_app(page, server.url)
+    expect(bubbles(page, "user").last.locator("details.chmocoder-file")).to_have_count(2)
+
+    picker = page.locator("#chmocoder-editor-source")
+    expect(picker).to_be_visible()
+    picker.locator("input").click()
+    page.get_by_role("option", name="📎 stats.py").click()
+    expect(editor(page)).to_contain_text("return sum(values) / len(values)")
+    run_code(page)
+    expect(page.locator("#chmocoder-stderr textarea")).to_have_value(re.compile("ZeroDivisionError"))
+    page.locator("#chmocoder-workspace").scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "32-attached-file-in-the-editor.png"), full_page=True)
+
+    bubbles(page, "user").first.hover()
+    page.locator("#chmocoder-chat").get_by_role("button", name="Edit").first.click()
+    editors = page.locator("#chmocoder-chat textarea.edit-textarea")
+    expect(editors.first).to_have_value("Why does this fail?")
+    expect(editors.locator("visible=true")).to_have_count(1)  # the files' parts are not raw HTML to edit
+    editors.first.fill("Why does average([]) fail?")
+    page.screenshot(path=str(artifacts / "34-editing-a-question-with-files.png"))
+    starts_a_turn(page, page.locator("#chmocoder-chat").get_by_role("button", name="Submit").click)
+    wait_for_answer(page)
+    stored = client.predict(current_chat(page), api_name="/history")
+    assert [m["role"] for m in stored] == ["user", "assistant"]
+    assert stored[0]["content"] == "Why does average([]) fail?" and len(stored[0]["files"]) == 2
+    expect(bubbles(page, "user").last.locator("details.chmocoder-file")).to_have_count(2)
+
+    page.locator("#chmocoder-chat").get_by_role("button", name="Undo").click()
+    expect(bubbles(page, "user")).to_have_count(0)
+    expect(page.locator("#chmocoder-input textarea")).to_have_value("Why does average([]) fail?")
+    expect(page.locator("#chmocoder-input .thumbnail-item")).to_have_count(2)  # the files came back too
+
+
+def test_a_binary_file_is_refused_by_name_and_the_message_stays(
+    page: Page, server: LiveServer, artifacts: Path
+) -> None:
+    open_app(page, server.url)
+    attach(page, [{"name": "photo.png", "mimeType": "image/png", "buffer": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"}])
+    expect(page.locator("#chmocoder-meter")).to_contain_text("photo.png looks like a binary file")
+    box = page.locator("#chmocoder-input textarea")
+    box.fill("What is in this picture?")
+    box.press("Enter")
+    expect(page.get_by_text("photo.png looks like a binary file").last).to_be_visible()
+    expect(bubbles(page, "user")).to_have_count(0)
+    assert box.input_value() == "What is in this picture?"
+    expect(page.locator("#chmocoder-input .thumbnail-item")).to_have_count(1)
+    page.screenshot(path=str(artifacts / "33-binary-refused.png"))

@@ -5,7 +5,7 @@ operation in ChatLibrary; the panels only lay out components and wire their even
 - `sidebar`: this browser's chats; search, new, rename, share, delete, downloads
 - `chat`: header, chatbot, stats; every event that runs a turn; Stop; the page load
 - `feedback`: thumbs up or down on an answer
-- `composer`: the message box, Send, Stop, generation settings
+- `composer`: the message box and its attached files, the window meter, Send, Stop, generation settings
 - `instructions`: this browser's standing instructions for every answer
 - `share_view`: a shared chat, read-only
 - `workspace`: Try it yourself: the latest answer's code, run in the sandbox
@@ -36,6 +36,11 @@ CSS = """
 #chmocoder-shared button[aria-label="Clear"] { display: none; }
 details.chmocoder-attempt { border-left: 3px solid var(--border-color-primary); padding-left: 0.6em; }
 details.chmocoder-attempt > summary { cursor: pointer; opacity: 0.8; }
+details.chmocoder-file > summary { cursor: pointer; font-size: 0.9em; }
+/* Editing a question edits its text (its first part), not its attached files */
+#chmocoder-chat .user-row .message.thought textarea.edit-textarea { display: none; }
+#chmocoder-meter { font-size: 0.8em; opacity: 0.7; }
+#chmocoder-meter:empty { display: none; }
 #chmocoder-workspace-note:empty, #chmocoder-run-result:empty { display: none; }
 @media PHONE {  /* a phone: the title above the task and level, each the full width */
   #chmocoder-head { flex-direction: column; align-items: stretch; }
@@ -62,6 +67,7 @@ def build_ui(
 
         turns = chat.Turns(page, conversation, composing)
         turns.wire()
+        composer.wire(page, composing)
         feedback.wire(page, conversation)
         sidebar.wire(page, side)
         instructions.wire(page, standing)

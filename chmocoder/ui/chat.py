@@ -23,7 +23,7 @@ from ..client_api import MODEL_QUEUE
 from ..errors import ChatError, UnknownChat
 from ..gradio_errors import user_errors, warn
 from ..prompts import DEFAULT_LEVEL, DEFAULT_TASK, LEVEL_LABELS, LEVELS, TASK_CHOICES, TASK_LABELS
-from .composer import Composer
+from .composer import Composer, box_value
 from .pacing import paced
 from .page import Page, Shown, Updates
 from .render import (
@@ -32,9 +32,11 @@ from .render import (
     as_text_part,
     feedback_values,
     header_line,
+    is_file_part,
     open_row,
     part_text,
-    safe_markdown,
+    question_content,
+    question_text,
     stats_line,
 )
 from .render import to_chatbot as chatbot_messages
@@ -77,9 +79,9 @@ def on_screen(update: Any) -> list[dict[str, Any]]:
 
 
 def last_question_is(shown: Any, text: str) -> bool:
-    """Whether `text` is the last question of the chat on screen (so it reached the service)."""
+    """Whether `text` is the text of the last question of the chat on screen (so it reached the service)."""
     users = [m for m in on_screen(shown) if m["role"] == "user"]
-    return bool(users) and part_text(users[-1]["content"]) == safe_markdown(text)
+    return bool(users) and question_text(users[-1]["content"]) == part_text(question_content(text))
 
 
 @dataclass
@@ -175,43 +177,46 @@ class Turns:
     # -- sending: accept at once, then answer in the queue ------------------------------------------
 
     def check(self, values: Values) -> Updates:
-        """Refuse a bad message beside the box, before anything is shown or queued."""
+        """Refuse a bad message (or file) beside the box, before anything is shown or queued."""
+        service = self.page.service
         try:
-            self.page.service.validate_message(values[self.composer.message])
+            service.validate_message(*self.composer.question(service, values[self.composer.message]))
         except ChatError as exc:
             return {self.composer.message: gr.validate(False, str(exc))}
         return {self.composer.message: gr.validate(True, "")}
 
     def accept(self, values: Values) -> Updates:
         """Show the message at once and clear the box; the queued step answers it. Until that step
-        starts (and saves the message), the browser keeps it."""
-        page, text = self.page, values[self.composer.message]
-        shown = [*values[self.chat.chatbot], {"role": "user", "content": as_text_part(text)}]
+        starts (and saves the message), the browser keeps its text."""
+        page, box = self.page, values[self.composer.message]
+        text, files = self.composer.question(page.service, box)
+        shown = [*values[self.chat.chatbot], {"role": "user", "content": question_content(text, files)}]
         return {
             self.composer.message: "",
             self.chat.chatbot: shown,
-            page.pending: text,
+            page.pending: {"text": text, "files": files, "box": box},
             self.chat.stats: "",
             page.browser: page.remembered(values[page.owner], values[page.chat_id], text),
         }
 
     def respond(self, values: Values) -> Iterator[Updates]:
-        page, text, me = self.page, values[self.page.pending], values[self.page.owner]
+        page, pending, me = self.page, values[self.page.pending] or {}, values[self.page.owner]
+        text, files, box = pending.get("text", ""), pending.get("files") or [], pending.get("box")
         try:
             current = values[page.chat_id] or page.service.new_chat(
-                values[self.chat.task], values[self.chat.level], owner=me, first_question=text
+                values[self.chat.task], values[self.chat.level], owner=me, first_question=text, first_files=files
             )
-            start = page.service.send(current, text, self.options(values))
+            start = page.service.send(current, text, self.options(values), files=files)
             listed = page.show_listing(current, me)
         except ChatError as exc:
             warn(exc)
-            yield {self.composer.message: text, self.chat.chatbot: values[self.chat.chatbot][:-1]}
+            yield {self.composer.message: box, self.chat.chatbot: values[self.chat.chatbot][:-1]}
             return
         yield {page.chat_id: current, page.browser: page.remembered(me, current)} | listed
-        yield from self.stream(start, current, me, values[self.chat.chatbot], text)
+        yield from self.stream(start, current, me, values[self.chat.chatbot], box)
 
     def stream(
-        self, start: Iterator[Reply], current: str, me: str, shown: list[dict[str, Any]], text: str
+        self, start: Iterator[Reply], current: str, me: str, shown: list[dict[str, Any]], box: Any
     ) -> Iterator[Updates]:
         """Stream a turn into the chatbot, with its status under it while its code is checked or
         repaired; on a refusal, restore the message box and the stored chat."""
@@ -227,7 +232,7 @@ class Turns:
             yield self.page.show(current, me, stats=stats_line(reply.stats) if reply else "", fresh=True)
         except ChatError as exc:
             warn(exc)
-            yield self.page.show(current, me, message=text)
+            yield self.page.show(current, me, message=box)
 
     def send_on(self, listener: Any) -> None:
         """Send the message box's text on `listener` (`message.submit`, `some_event.success`, ...):
@@ -251,26 +256,34 @@ class Turns:
         start = service.regenerate(current, self.options(values))
         kept = chatbot_messages(service.history(current))
         last_user = max(i for i, m in enumerate(kept) if m["role"] == "user")
-        yield from self.stream(start, current, values[self.page.owner], kept[: last_user + 1], "")
+        yield from self.stream(start, current, values[self.page.owner], kept[: last_user + 1], None)
 
     def edit(self, values: Values, evt: gr.EditData) -> Iterator[Updates]:
+        """Answer an edited question again. The Chatbot sends one edit per part of the question; only
+        its text is edited (the files' parts are hidden while editing, and the files stay)."""
+        if is_file_part(evt.previous_value):
+            return
         current, me, service = values[self.page.chat_id], values[self.page.owner], self.page.service
         index = evt.index if isinstance(evt.index, int) else -1
-        text = part_text(evt.value)
+        text = question_text(evt.value)
         try:
             start = service.edit(current, index, text, self.options(values))
-            kept = chatbot_messages(service.history(current))[:index]
+            history = service.history(current)
+            kept = chatbot_messages(history)[:index]
         except ChatError as exc:
             warn(exc)
             yield self.page.show(current, me)
             return
-        yield from self.stream(start, current, me, [*kept, {"role": "user", "content": as_text_part(text)}], "")
+        edited = {"role": "user", "content": question_content(text, history[index].get("files"))}
+        yield from self.stream(start, current, me, [*kept, edited], None)
 
     @user_errors(fallback={})
     def undo(self, values: Values) -> Updates:
+        """Take back the last question and its answer; the question, files included, goes back into the box."""
         current, me = values[self.page.chat_id], values[self.page.owner]
-        text = self.page.service.undo(current)
-        return self.page.show(current, me, message=text, stats="")
+        question = self.page.service.take_back(current)
+        box = box_value(question["content"], question.get("files"))
+        return self.page.show(current, me, message=box, stats="")
 
     def pick_example(self, evt: gr.SelectData) -> Updates:
         index = evt.index if isinstance(evt.index, int) else 0
@@ -282,11 +295,12 @@ class Turns:
         """Show exactly what was kept (after Stop, the partial answer marked as stopped); a message
         that never reached the model (stopped while queued, or the queue was full) goes back into the box."""
         # A Stop also ends the turn as a failure: that handler (no note) must not wipe "Stopped.".
-        text = values[self.page.pending]
+        pending = values[self.page.pending] or {}
         shown = self.page.show(values[self.page.chat_id], values[self.page.owner])
-        never_sent = bool(text) and not last_question_is(shown[self.chat.chatbot], text)
+        text, files = pending.get("text", ""), pending.get("files")
+        never_sent = bool(text or files) and not last_question_is(shown[self.chat.chatbot], text)
         if never_sent:
-            shown[self.composer.message] = text
+            shown[self.composer.message] = pending.get("box")
         # A Stop pressed after the answer finished stopped nothing: keep its stats line.
         answers = on_screen(shown[self.chat.chatbot])
         cut = bool(answers) and STOPPED_MARK in answers[-1]["content"]

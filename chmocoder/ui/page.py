@@ -36,7 +36,7 @@ class Shown:
     chats: list[dict[str, Any]]
     notice: str = ""
     stats: str | None = None  # None: the stats line stays as it is
-    message: str | None = None  # None: the message box stays as it is
+    message: Any = None  # None: the message box stays as it is; else text, or {"text", "files": paths}
     fresh: bool = False  # a chat was opened or a turn has finished: panels that follow the answers refill
     guest: bool = False  # this browser opened the chat by its id but did not start it
 
@@ -51,7 +51,8 @@ class Page:
         self.settings = settings
         self.chat_id = gr.State("")
         self.owner = gr.State("")
-        self.pending = gr.State("")  # a message accepted on screen, until its queued turn starts
+        # A message accepted on screen, until its queued turn starts: {"text", "files", "box"} (chat.Turns.accept).
+        self.pending = gr.State(None)
         # A dict, never a bare string: BrowserState does not write falsy values.
         self.browser = gr.BrowserState({"owner": "", "chat": ""}, storage_key=STORAGE_KEY)
         self.outputs: set[Block] = {self.chat_id, self.browser}

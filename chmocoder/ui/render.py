@@ -12,15 +12,20 @@ import re
 import time
 from typing import Any
 
+from ..attachments import collapsed
 from ..chat_search import MAX_HITS, Hit
 from ..checks import python_blocks
+from ..fences import BACKTICKS, code_block
 from ..library import duration
 from ..prompts import LEVEL_LABELS, TASK_LABELS
+from ..records import Attachment
 
 CODE = re.compile(r"(```[\s\S]*?(?:```|$)|`[^`\n]+`)")
 FENCE_LINE = re.compile(r"^ {0,3}```", re.M)
-BACKTICKS = re.compile(r"`+")
 
+FILE_CLASS = "chmocoder-file"  # a question's attached file, collapsed
+FILE_PART = f'<details class="{FILE_CLASS}">'
+FILES_ONLY = "*Attached files:*"  # the text part of a question without text: what Edit edits
 STOPPED_MARK = {"type": "text", "text": "\n\n*— stopped*"}
 INTERRUPTED_NOTE = (
     "*Not answered: the server stopped before it could answer. Press Regenerate (or edit the question) to ask again.*"
@@ -52,6 +57,25 @@ def as_text_part(text: str) -> list[dict[str, str]]:
     return [text_part(safe_markdown(text))]
 
 
+def question_content(text: str, files: list[Attachment] | None = None) -> list[dict[str, str]]:
+    """A question's parts: its text, then each attached file, collapsed. The text part comes first
+    even when empty, since the Chatbot edits every part of a question and the page hides all but
+    the first one's editor."""
+    parts = as_text_part(text) if text.strip() or not files else [text_part(FILES_ONLY)]
+    return parts + [text_part(collapsed(f, FILE_CLASS)) for f in files or []]
+
+
+def is_file_part(content: Any) -> bool:
+    return part_text(content).startswith(FILE_PART)
+
+
+def question_text(content: Any) -> str:
+    """A shown (or edited) question's text, without its files."""
+    parts = content if isinstance(content, list) else [content]
+    text = "".join(part_text(p) for p in parts if not is_file_part(p))
+    return "" if text.strip() == FILES_ONLY else text
+
+
 def part_text(content: Any) -> str:
     """The Chatbot hands back content as a list of parts (or a string); flatten it to text."""
     if isinstance(content, str):
@@ -70,13 +94,6 @@ def inline_code(text: str) -> str:
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def code_block(text: str, language: str = "") -> str:
-    """`text` as a fenced Markdown block, whatever fences it holds."""
-    longest = max((len(run) for run in BACKTICKS.findall(text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}{language}\n{text.rstrip()}\n{fence}"
 
 
 def closed_fences(text: str) -> str:
@@ -148,7 +165,7 @@ def to_chatbot(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for m in messages:
         text = m.get("content", "")
         if m["role"] != "assistant":
-            shown.append({"role": m["role"], "content": as_text_part(text)})
+            shown.append({"role": m["role"], "content": question_content(text, m.get("files"))})
             continue
         if m.get("interrupted"):
             shown.append({"role": "assistant", "content": as_text_part(INTERRUPTED_NOTE)})
@@ -181,7 +198,8 @@ def stats_line(stats: dict[str, Any]) -> str:
     if stats.get("checks_s"):
         parts.append(f"checks {stats['checks_s']:.1f} s")
     if stats.get("dropped_messages"):
-        parts.append(f"{stats['dropped_messages']} oldest messages left out to fit the context window")
+        files = f" (with the files {', '.join(stats['dropped_files'])})" if stats.get("dropped_files") else ""
+        parts.append(f"{stats['dropped_messages']} oldest messages{files} left out to fit the context window")
     return " · ".join(parts)
 
 

@@ -1,5 +1,6 @@
-"""Try it yourself: the latest answer's Python code in an editor, run in the sandbox (stdout, stderr,
-how it ended), and one click to ask the chat about what the run gave.
+"""Try it yourself: the latest answer's Python code (or a Python file attached to the chat) in an
+editor, run in the sandbox (stdout, stderr, how it ended), and one click to ask the chat about what the
+run gave.
 
 Runs share the sandbox's concurrency group with /run_code, not the model's: code runs while an
 answer streams, and an endless loop holds only its own run, until the sandbox's time limit.
@@ -12,6 +13,7 @@ from typing import Any
 
 import gradio as gr
 
+from ..attachments import is_python
 from ..client_api import NO_SANDBOX, SANDBOX_QUEUE
 from ..errors import ChatError, Unavailable
 from ..runner import CodeRunner
@@ -21,6 +23,21 @@ from .render import ask_text, latest_code, plain, run_line
 
 NOW = {"queue": False, "api_visibility": "private"}
 Values = dict[Any, Any]
+ANSWER_CODE = "The latest answer's code"
+
+
+def editor_sources(history: list[dict[str, Any]]) -> dict[str, str]:
+    """What the editor can open, by the name the picker shows: the latest answer's code, then each
+    Python file attached to the chat's questions (a file attached again under its name: the newest)."""
+    sources: dict[str, str] = {}
+    code = latest_code(history)
+    if code:
+        sources[ANSWER_CODE] = code
+    for message in history:
+        for attached in message.get("files") or []:
+            if is_python(attached["name"]):
+                sources[f"📎 {attached['name']}"] = attached["text"]
+    return sources
 
 
 @dataclass
@@ -28,6 +45,8 @@ class Workspace:
     runner: CodeRunner | None
     panel: gr.Accordion
     note: gr.Markdown
+    source: gr.Dropdown  # what to open in the editor: the answer's code or an attached file
+    sources: gr.State  # editor_sources() of the chat on screen
     editor: gr.Code
     run: gr.Button
     ask: gr.Button
@@ -39,9 +58,23 @@ class Workspace:
 
     def paint(self, shown: Shown) -> Updates:
         """A chat just opened or a turn just ended: its latest answer's code replaces the editor's
-        (an answer without code leaves the editor as it is)."""
-        code = latest_code(shown.history) if shown.fresh else ""
+        (an answer without code leaves the editor as it is), and the picker offers its attached files."""
+        if not shown.fresh:
+            return {}
+        sources = editor_sources(shown.history)
+        code = sources.get(ANSWER_CODE, "")
+        picker = gr.update(
+            choices=list(sources), value=ANSWER_CODE if code else None, visible=len(sources) > int(bool(code))
+        )
+        offered = {self.source: picker, self.sources: sources}
         if not code:
+            return offered
+        return offered | {self.editor: code, self.result: "", self.stdout: "", self.stderr: "", self.last_run: None}
+
+    def open_source(self, values: Values) -> Updates:
+        """The picked code or file, in the editor in place of what it held."""
+        code = (values[self.sources] or {}).get(values[self.source])
+        if code is None:
             return {}
         return {self.editor: code, self.result: "", self.stdout: "", self.stderr: "", self.last_run: None}
 
@@ -81,12 +114,16 @@ class Workspace:
 def build(page: Page, runner: CodeRunner | None, message: gr.Textbox) -> Workspace:
     with gr.Accordion("Try it yourself", open=True, elem_id="chmocoder-workspace") as panel:
         note = gr.Markdown("", elem_id="chmocoder-workspace-note")
+        source = gr.Dropdown(
+            [], label="Open in the editor", visible=False, interactive=True, elem_id="chmocoder-editor-source"
+        )
+        sources = gr.State({})
         editor = gr.Code(
             language="python",
             interactive=True,
             lines=8,
             max_lines=30,
-            label="Python: the latest answer's code, yours to edit and run",
+            label="Python: the answer's code or your file, yours to edit and run",
             elem_id="chmocoder-editor",
         )
         with gr.Row():
@@ -100,8 +137,8 @@ def build(page: Page, runner: CodeRunner | None, message: gr.Textbox) -> Workspa
             label="Errors", lines=2, max_lines=16, interactive=False, buttons=["copy"], elem_id="chmocoder-stderr"
         )
         last_run = gr.State(None)
-    space = Workspace(runner, panel, note, editor, run, ask, result, stdout, stderr, last_run, message)
-    page.paints([editor, result, stdout, stderr, last_run], space.paint)
+    space = Workspace(runner, panel, note, source, sources, editor, run, ask, result, stdout, stderr, last_run, message)
+    page.paints([source, sources, editor, result, stdout, stderr, last_run], space.paint)
     return space
 
 
@@ -117,6 +154,12 @@ def wire(demo: gr.Blocks, space: Workspace, turns: Turns) -> None:
         concurrency_limit=workers,
         api_visibility="private",
         show_progress_on=[space.result],
+    )
+    space.source.input(
+        space.open_source,
+        {space.source, space.sources},
+        {space.editor, space.result, space.stdout, space.stderr, space.last_run},
+        **NOW,
     )
     asked = space.ask.click(space.question, {space.editor, space.last_run}, {space.message}, **NOW)
     turns.send_on(asked.success)
