@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import anyio
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from . import export
-from .chat import MAX_INSTRUCTIONS_CHARS, ChatService
+from .admission import ModelAdmission
+from .chat import MAX_INSTRUCTIONS_CHARS, ChatService, TurnOptions
+from .errors import Busy, ChatError
+from .finish_turn import answer_unless_gone
 from .http_errors import RestRoute
 from .library import ChatLibrary
 from .prompts import DEFAULT_LEVEL, DEFAULT_TASK, Level, TaskChoice
@@ -83,6 +87,33 @@ class Message(BaseModel):
     files: list[File] = Field([], description="Questions: the text files attached to them, read after the text.")
 
 
+class NewMessage(BaseModel):
+    content: str = Field("", description="The question; it may be empty when files are attached.")
+    files: list[File] = Field(
+        [],
+        description="Text files attached to the question (CHMOCODER_MAX_ATTACHMENTS files of at most "
+        "CHMOCODER_MAX_ATTACHMENT_BYTES each; binary files are refused).",
+    )
+    task: TaskChoice | None = Field(None, description="This answer's task; default: the chat's.")
+    level: Level | None = Field(None, description="This answer's level; default: the chat's.")
+    temperature: float | None = None
+    max_tokens: int | None = Field(None, description="Longest answer in tokens; default from the server.")
+    instructions: str | None = Field(
+        None, description="Standing instructions for this answer; default: the owner's (PUT /api/instructions)."
+    )
+
+    def options(self, owner: str | None, party: str) -> TurnOptions:
+        return TurnOptions(
+            task=self.task,
+            level=self.level,
+            temperature=self.temperature,
+            max_new_tokens=self.max_tokens,
+            instructions=self.instructions,
+            owner=owner,
+            party=owner or party,
+        )
+
+
 class ChatSummary(BaseModel):
     id: str
     title: str = ""
@@ -136,10 +167,17 @@ ERRORS: dict[int | str, dict[str, object]] = {
     429: {"model": ErrorBody, "description": "Too many requests from this client (see Retry-After)"},
     503: {"model": ErrorBody, "description": "Chat storage unreachable"},
 }
+BUSY: dict[int | str, dict[str, object]] = {
+    429: {"model": ErrorBody, "description": "Beyond the rate limit, or too many requests already wait for the model"}
+}
 
 
 def service_of(request: Request) -> ChatService:
     return request.app.state.service
+
+
+def admission_of(request: Request) -> ModelAdmission:
+    return request.app.state.admission
 
 
 def library_of(request: Request) -> ChatLibrary:
@@ -205,6 +243,29 @@ def build_router() -> APIRouter:
         """Rate the answer at `index` (its position in `messages`) of a chat in the owner's list."""
         library_of(request).rate(chat_id, owner, index, body.rating)
         return Response(status_code=204)
+
+    @router.post("/chats/{chat_id}/messages", response_model=Message, responses=BUSY)
+    async def send_message(request: Request, chat_id: str, body: NewMessage, owner: OptionalOwner = None) -> Message:
+        """Ask in the chat and wait for the whole answer, saved with the chat as the page saves it (to
+        stream it, use /v1/chat/completions with this chat id). Returns the answer as stored."""
+        service, admission = service_of(request), admission_of(request)
+        party = f"address:{request.client.host}" if request.client else "address:unknown"
+        files = [f.model_dump() for f in body.files]
+        if not admission.enter():
+            raise Busy("the server is busy: too many requests wait for the model; try again shortly")
+        try:  # tokenizing and Redis, off the event loop
+            replies = await anyio.to_thread.run_sync(
+                lambda: service.send(chat_id, body.content, body.options(owner, party), files=files)
+            )
+        except ChatError:
+            admission.leave()
+            raise
+        try:
+            await answer_unless_gone(request, replies)
+        finally:
+            admission.leave()
+        history = await anyio.to_thread.run_sync(service.history, chat_id)
+        return Message(**{k: history[-1][k] for k in MESSAGE_FIELDS if k in history[-1]})
 
     @router.get("/chats/{chat_id}", response_model=Transcript)
     def get_chat(request: Request, chat_id: str) -> Transcript:

@@ -10,13 +10,10 @@ that disconnects mid-stream closes the stream, which stops the model at the next
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import closing
 from dataclasses import replace
 from typing import Annotated, Any, Literal
 
@@ -29,11 +26,10 @@ from .admission import ModelAdmission
 from .api import OptionalOwner
 from .chat import ChatService, Reply, TurnOptions, newest_question
 from .errors import Busy, ChatError, NotFound
+from .finish_turn import answer_unless_gone
 from .http_errors import OpenAIRoute
 
 CHAT_HEADER = "X-ChMOCoder-Chat"
-# How often a non-streaming request looks whether its client is still there (Stop lands within this).
-DISCONNECT_POLL_S = 0.5
 
 
 class TextPart(BaseModel):
@@ -187,28 +183,6 @@ def start_turn(
             chat_id = service.new_chat(owner=owner)
         return chat_id, service.send(chat_id, question, options, files=body.files)
     return None, service.complete(messages, options, files=body.files)
-
-
-async def answer_unless_gone(request: Request, replies: Iterator[Reply]) -> Reply:
-    """Run a turn to the end on a worker thread and return its last reply (the whole answer with its
-    stats). A client that leaves first stops the turn, as Stop would: the model is freed for the next
-    request instead of writing to the end for nobody, and a stored chat keeps the answer as stopped."""
-    gone = threading.Event()
-
-    def last_reply() -> Reply:
-        last = Reply("", done=True)
-        with closing(replies):
-            for last in replies:  # noqa: B007 - each reply is the whole answer so far
-                if gone.is_set():
-                    break
-        return last
-
-    running = asyncio.ensure_future(anyio.to_thread.run_sync(last_reply))
-    while not running.done():
-        await asyncio.wait({running}, timeout=DISCONNECT_POLL_S)
-        if not running.done() and await request.is_disconnected():
-            gone.set()
-    return await running
 
 
 def usage(stats: dict[str, Any]) -> dict[str, int]:

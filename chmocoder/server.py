@@ -247,9 +247,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Routes must be declared before Gradio is mounted at "/", which would shadow them.
     add_operations_routes(app, engine, store, sandbox, app.state.ready)
+    admission = app.state.admission = ModelAdmission(settings.queue_max_size)
     app.include_router(build_router())
     app.include_router(build_download_router())
-    admission = ModelAdmission(settings.queue_max_size)
     app.include_router(build_openai_router(service, public_model_id(settings.model), admission))
 
     if settings.api_key:

@@ -121,6 +121,22 @@ def test_files_appear_in_the_exports_and_as_the_model_reads_them(service: ChatSe
     assert with_files("Explain", messages[0]["files"]).endswith("File `secret.py`:\n```python\n" + CODE + "```")
 
 
+def test_rest_sends_a_question_with_files_and_refuses_bad_ones(live: LiveServer) -> None:
+    chat_id = httpx.post(live.url + "api/chats", json={"task": "explain"}).json()["id"]
+    body = {"content": "", "files": FILES[:1], "max_tokens": 8}
+    answer = httpx.post(f"{live.url}api/chats/{chat_id}/messages", json=body, timeout=120)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["role"] == "assistant" and answer.json()["content"].strip()
+    stored = httpx.get(f"{live.url}api/chats/{chat_id}").json()
+    assert stored["title"] == "secret.py" and stored["messages"][0]["files"] == [{"name": "secret.py", "text": CODE}]
+    binary = {"content": "What is this?", "files": [{"name": "a.bin", "text": "\x00\x01\x02"}]}
+    refused = httpx.post(f"{live.url}api/chats/{chat_id}/messages", json=binary, timeout=60)
+    assert refused.status_code == 422 and "a.bin looks like a binary file" in refused.json()["detail"]
+    empty = httpx.post(f"{live.url}api/chats/{chat_id}/messages", json={"content": " "}, timeout=60)
+    assert empty.status_code == 422 and "empty" in empty.json()["detail"]
+    assert len(httpx.get(f"{live.url}api/chats/{chat_id}").json()["messages"]) == 2, "refusals add nothing"
+
+
 def test_gradio_client_and_v1_send_files(live: LiveServer) -> None:
     client = Client(live.url, verbose=False)
     chat_id = client.predict("explain", "beginner", api_name="/new_chat")
