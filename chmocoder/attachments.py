@@ -86,14 +86,21 @@ def checked_text(name: str, text: Any, limits: Limits) -> str:
     return text
 
 
+def check_count(count: int, limits: Limits) -> None:
+    """Refuse more files than a message may carry (any, when attaching is turned off)."""
+    if count and not limits.count:
+        raise InvalidInput("attaching files is turned off on this server")
+    if count > limits.count:
+        raise InvalidInput(f"{count} files attached; a message may carry at most {limits.count}")
+
+
 def checked_files(files: Any, limits: Limits) -> list[Attachment]:
     """Files sent by an API client, as `[{"name": ..., "text": ...}]`, checked (InvalidInput says why not)."""
     if files is None:
         return []
     if not isinstance(files, list) or not all(isinstance(f, dict) for f in files):
         raise InvalidInput('files must be a list of {"name": ..., "text": ...}')
-    if len(files) > limits.count:
-        raise InvalidInput(f"{len(files)} files attached; a message may carry at most {limits.count}")
+    check_count(len(files), limits)
     checked: list[Attachment] = []
     for f in files:
         name = file_name(f.get("name"))

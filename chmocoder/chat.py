@@ -246,8 +246,6 @@ class ChatService:
 
     def attach(self, files: Any) -> list[Attachment]:
         """Files sent with a message (`[{"name", "text"}]`), checked against the limits; InvalidInput says why not."""
-        if files and not self.settings.max_attachments:
-            raise InvalidInput("attaching files is turned off on this server")
         return checked_files(files, self.attachment_limits)
 
     def validate_message(self, message: Any, files: list[Attachment] | None = None) -> str:

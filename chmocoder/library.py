@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .chat import check_owner, checked_instructions, looks_binary
+from .attachments import looks_binary
+from .chat import check_owner, checked_instructions
 from .chat_search import MAX_QUERY_CHARS, Hit, query_words, search
 from .errors import Forbidden, InvalidInput, storage_errors
 from .metrics import FEEDBACK

@@ -10,7 +10,7 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .chat import looks_binary
+from .attachments import looks_binary
 from .errors import InvalidInput, Unavailable
 from .verify import SandboxLike
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import gradio as gr
 
-from ..attachments import Limits, decoded, file_names
+from ..attachments import Limits, check_count, decoded, file_names
 from ..chat import TEMPERATURE_RANGE, ChatService, TurnOptions
-from ..errors import ChatError, InvalidInput
+from ..errors import ChatError
 from ..records import Attachment
 from .page import Page, Shown, Updates
 from .render import plain
@@ -37,10 +37,7 @@ def box_files(value: Any, limits: Limits) -> list[Attachment]:
     """The files in the message box, read and checked: InvalidInput names a file that is too large,
     binary or not UTF-8, or says there are too many."""
     paths = [str(p) for p in (value.get("files") or [])] if isinstance(value, dict) else []
-    if paths and not limits.count:
-        raise InvalidInput("attaching files is turned off on this server")
-    if len(paths) > limits.count:
-        raise InvalidInput(f"{len(paths)} files attached; a message may carry at most {limits.count}")
+    check_count(len(paths), limits)
     return [decoded(Path(path).name, Path(path).read_bytes(), limits) for path in paths]
 
 
