@@ -189,7 +189,12 @@ class Turns:
         """Show the message at once and clear the box; the queued step answers it. Until that step
         starts (and saves the message), the browser keeps its text."""
         page, box = self.page, values[self.composer.message]
-        text, files = self.composer.question(page.service, box)
+        try:
+            text, files = self.composer.question(page.service, box)
+        except ChatError:
+            # The validator has already put the sentence under the box, but Gradio still runs this
+            # step when the box holds files; nothing is accepted, so the answering step has nothing to do.
+            return {page.pending: None}
         shown = [*values[self.chat.chatbot], {"role": "user", "content": question_content(text, files)}]
         return {
             self.composer.message: "",
@@ -201,6 +206,8 @@ class Turns:
 
     def respond(self, values: Values) -> Iterator[Updates]:
         page, pending, me = self.page, values[self.page.pending] or {}, values[self.page.owner]
+        if not pending:
+            return
         text, files, box = pending.get("text", ""), pending.get("files") or [], pending.get("box")
         try:
             current = values[page.chat_id] or page.service.new_chat(
