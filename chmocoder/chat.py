@@ -800,6 +800,17 @@ class ChatService:
             except StoreError:
                 pass  # the lease lapses on its own within LEASE_S
 
+    def side_pass(self, system: str, request: str, max_tokens: int, party: str) -> str:
+        """One model pass outside every chat's history, at temperature 0 (a practice exercise): its
+        whole text. The caller holds the model's queue, as a turn does."""
+        params = replace(self.generation_params(TurnOptions()), max_tokens=max_tokens, temperature=0.0)
+        prompt, params, _ = self.fit_prompt(system, [], request, params)
+        text = ""
+        with closing(self._answer(prompt, params, GenerationStats(), None, party)) as answer:
+            for text in answer:  # noqa: B007 - the last value is the whole text
+                pass
+        return text
+
     def _answer(
         self, prompt: list[int], params: GenerationParams, stats: GenerationStats, key: str | None, party: str
     ) -> Iterator[str]:

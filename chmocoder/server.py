@@ -31,6 +31,7 @@ from .local_engine import LocalEngine
 from .metrics import REQUESTS, watch_queue, watch_sequences
 from .model_files import resolve_model
 from .openai_api import build_openai_router
+from .practice import PracticeCoach
 from .rate_limits import RateLimits
 from .redis_client import RedisTarget
 from .redis_server import EmbeddedRedis
@@ -207,6 +208,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     journal = open_journal(settings, store)
     service = ChatService(engine, store, settings, Verifier(sandbox), journal)
     runner = CodeRunner(sandbox, settings.max_code_chars)
+    coach = PracticeCoach(service, Verifier(sandbox), runner)
     library = ChatLibrary(store)
     stop_replaying = threading.Event()
     keep_replaying(journal, store, JOURNAL_REPLAY_S, stop_replaying)
@@ -268,7 +270,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestCounter, root_path=settings.root_path)
     app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors_policy)
 
-    demo = build_ui(service, library, settings, runner)
+    demo = build_ui(service, library, settings, runner, coach)
     start_queue(demo, engine, admission)
     return gr.mount_gradio_app(
         app,

@@ -953,4 +953,58 @@ def test_a_binary_file_is_refused_by_name_and_the_message_stays(
     expect(bubbles(page, "user")).to_have_count(0)
     assert box.input_value() == "What is in this picture?"
     expect(page.locator("#chmocoder-input .thumbnail-item")).to_have_count(1)
+    # A refusal is the sentence under the box, not Gradio's generic failure badge in the chat.
+    expect(page.locator("#chmocoder-chat .error")).to_have_count(0)
     page.screenshot(path=str(artifacts / "33-binary-refused.png"))
+
+
+def check_practice(page: Page, expected: str) -> None:
+    page.locator("#chmocoder-practice-check").click()
+    expect(page.locator("#chmocoder-practice-result")).to_contain_text(expected, timeout=30_000)
+
+
+def test_practice_gives_an_exercise_checked_by_hidden_tests_with_hints_and_keeps_the_result(
+    page: Page, server: LiveServer, artifacts: Path
+) -> None:
+    open_app(page, server.url)
+    panel = page.locator("#chmocoder-practice")
+    expect(panel).to_be_visible()  # the default level is a learner's
+    ask(page, "Why does my average function crash with ZeroDivisionError on an empty list?")
+    page.locator("#chmocoder-practice-start").click()
+    exercise = page.locator("#chmocoder-practice-exercise")
+    expect(exercise).to_contain_text("Exercise: Average of a list", timeout=90_000)
+    expect(exercise).to_contain_text("4 hidden tests")
+    expect(exercise).not_to_contain_text("assert")  # the tests stay hidden
+    expect(editor(page)).to_contain_text("def average(nums):")  # the starter, to solve in the editor
+    check_practice(page, "0 of 4 hidden tests pass")
+    set_code(page, "def average(nums):\n    return sum(nums) / len(nums)")
+    check_practice(page, "3 of 4 hidden tests pass. One of them raised ZeroDivisionError in your code.")
+
+    hint = page.locator("#chmocoder-practice-hint")
+    hint.click()
+    ladder = page.locator("#chmocoder-practice-ladder")
+    expect(ladder).to_contain_text("Hint: Dividing by len(nums) fails when the list is empty")
+    expect(hint).to_have_text("Show pseudocode")
+    panel.scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "34-practice-hint.png"), full_page=True)
+    hint.click()
+    expect(ladder).to_contain_text("Pseudocode:")
+    expect(ladder).not_to_contain_text("Solution:")
+
+    set_code(page, "def average(nums):\n    if not nums:\n        return 0.0\n    return sum(nums) / len(nums)")
+    check_practice(page, "✅ All 4 hidden tests pass. Solved!")
+    expect(page.locator("#chmocoder-practice-result")).to_contain_text("(3 runs, with pseudocode)")
+    page.screenshot(path=str(artifacts / "35-practice-solved.png"), full_page=True)
+
+    page.reload()  # kept with the chat in Redis
+    expect(page.locator("body[data-chmocoder-ready]")).to_have_count(1)
+    expect(exercise).to_contain_text("Exercise: Average of a list")
+    expect(page.locator("#chmocoder-practice-result")).to_contain_text("Solved!")
+    expect(ladder).to_contain_text("Pseudocode:")
+    page.locator("#chmocoder-practice-start").click()  # the next exercise; the first is listed as done
+    expect(page.locator("#chmocoder-practice-earlier")).to_contain_text("✅ Average of a list", timeout=90_000)
+    expect(exercise).not_to_contain_text("Average of a list")
+
+    page.get_by_label("Level").click()  # practice is for learners: at the expert level it goes away
+    page.get_by_role("option", name="Expert").click()
+    expect(panel).to_be_hidden()

@@ -9,6 +9,7 @@ operation in ChatLibrary; the panels only lay out components and wire their even
 - `instructions`: this browser's standing instructions for every answer
 - `share_view`: a shared chat, read-only
 - `workspace`: Try it yourself: the latest answer's code, run in the sandbox
+- `practice`: an exercise on the chat's topic, checked against hidden tests, with a hint ladder
 - `keys`: keyboard shortcuts and the phone layout (a script in the page's head)
 - `render`: pure functions from stored data to what is shown
 """
@@ -20,9 +21,10 @@ import gradio as gr
 from ..chat import ChatService
 from ..client_api import add_api
 from ..library import ChatLibrary
+from ..practice import PracticeCoach
 from ..runner import CodeRunner
 from ..settings import Settings
-from . import chat, composer, feedback, instructions, share_view, sidebar, workspace
+from . import chat, composer, feedback, instructions, practice, share_view, sidebar, workspace
 from .keys import HEAD, PHONE
 from .page import Page
 
@@ -42,6 +44,7 @@ details.chmocoder-file > summary { cursor: pointer; font-size: 0.9em; }
 #chmocoder-meter { font-size: 0.8em; opacity: 0.7; }
 #chmocoder-meter:empty { display: none; }
 #chmocoder-workspace-note:empty, #chmocoder-run-result:empty { display: none; }
+#chmocoder-practice-ladder:empty, #chmocoder-practice-result:empty, #chmocoder-practice-earlier:empty { display: none; }
 @media PHONE {  /* a phone: the title above the task and level, each the full width */
   #chmocoder-head { flex-direction: column; align-items: stretch; }
   #chmocoder-head > * { min-width: 0 !important; width: 100%; }
@@ -53,9 +56,14 @@ details.chmocoder-file > summary { cursor: pointer; font-size: 0.9em; }
 
 
 def build_ui(
-    service: ChatService, library: ChatLibrary, settings: Settings, runner: CodeRunner | None = None
+    service: ChatService,
+    library: ChatLibrary,
+    settings: Settings,
+    runner: CodeRunner | None = None,
+    coach: PracticeCoach | None = None,
 ) -> gr.Blocks:
-    """The page; `runner` runs the workspace's code (None: the workspace says code cannot run here)."""
+    """The page; `runner` runs the workspace's code and `coach` its exercises (None: the workspace
+    says code cannot run here)."""
     with gr.Blocks(title="ChMOCoder") as demo:
         page = Page(service, library, settings)
         side = sidebar.build(page)
@@ -64,6 +72,7 @@ def build_ui(
         composing = composer.build(page)
         standing = instructions.build()
         space = workspace.build(page, runner, composing.message)
+        exercises = practice.build(page, coach, space)
 
         turns = chat.Turns(page, conversation, composing)
         turns.wire()
@@ -72,9 +81,10 @@ def build_ui(
         sidebar.wire(page, side)
         instructions.wire(page, standing)
         workspace.wire(demo, space, turns)
+        practice.wire(page, exercises, conversation.level)
         turns.wire_stop()  # after every event that runs a turn
         hide = [composing.row, conversation.chatbot, conversation.row, composing.settings_panel, space.panel]
-        hide.append(standing.panel)
+        hide += [standing.panel, exercises.panel]
         chat.wire_load(demo, page, conversation, composing, shared, hide, side.sidebar)
         add_api(service, library, runner)
     return demo

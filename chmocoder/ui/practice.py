@@ -1,0 +1,193 @@
+"""Practice: at the beginner and intermediate levels, an exercise on what the chat was about, solved
+in the workspace's editor and checked against hidden tests (chmocoder.practice), with a hint ladder.
+
+Thin: the coach decides everything and keeps the record in the chat; this panel shows the current
+exercise, what has been revealed of the ladder, the last check and the chat's earlier exercises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from ..client_api import MODEL_QUEUE, SANDBOX_QUEUE
+from ..gradio_errors import user_errors
+from ..practice import LEVELS, RUNGS, PracticeCoach, record_of
+from ..prompts import DEFAULT_LEVEL
+from .page import Page, Shown, Updates
+from .render import plain
+from .workspace import Workspace
+
+NOW = {"queue": False, "api_visibility": "private"}
+Values = dict[Any, Any]
+NEXT_RUNG = {0: "Hint", 1: "Show pseudocode", 2: "Show the solution", 3: "Solution shown"}
+INTRO = (
+    "*Press **Practice** for a small exercise on what this chat is about. You write it in the editor "
+    "above; **Check my solution** runs it against hidden tests.*"
+)
+
+
+def exercise_text(entry: dict[str, Any]) -> str:
+    """The exercise as the learner reads it: title, where it came from, the task; never its tests."""
+    source = "written for this chat" if entry["origin"] == "model" else "from the practice set"
+    if entry["origin"] != "model" and entry.get("model_refused"):
+        source += f" (the model's exercise was not used: {entry['model_refused']})"
+    tests = len(entry["tests"])
+    return (
+        f"**Exercise: {plain(entry['title'])}** · *{source}*\n\n{entry['task']}\n\n"
+        f"*{tests} hidden tests. Write your solution in the editor above, then press **Check my solution**.*"
+    )
+
+
+def ladder_text(entry: dict[str, Any]) -> str:
+    """What the learner has asked to see so far: the hint, then the pseudocode, then the solution."""
+    parts = []
+    if entry["rung"] >= 1:
+        parts.append(f"**Hint:** {entry['hint']}")
+    if entry["rung"] >= 2:
+        parts.append(f"**Pseudocode:**\n```text\n{entry['pseudocode']}\n```")
+    if entry["rung"] >= 3:
+        parts.append(f"**Solution:**\n```python\n{entry['solution']}```")
+    return "\n\n".join(parts)
+
+
+def result_text(entry: dict[str, Any]) -> str:
+    last = entry.get("last")
+    if not last:
+        return ""
+    mark = "✅" if last["solved"] else "❌"
+    runs = f"{entry['runs']} run{'s' if entry['runs'] != 1 else ''}"
+    help_ = f", with {entry['solved_with']}" if entry.get("solved_with") not in (None, "no help") else ""
+    return f"{mark} {plain(last['message'])} *({runs}{help_})*"
+
+
+def earlier_text(exercises: list[dict[str, Any]]) -> str:
+    """The chat's earlier exercises and how each went."""
+    rows = []
+    for entry in exercises:
+        if entry["solved"]:
+            rows.append(f"✅ {plain(entry['title'])} (solved in {entry['runs']} runs, {entry['solved_with']})")
+        else:
+            rows.append(f"⬜ {plain(entry['title'])} (not solved: best {entry['best']} of {len(entry['tests'])})")
+    return ("**Earlier in this chat:** " + " · ".join(rows)) if rows else ""
+
+
+@dataclass
+class PracticePanel:
+    coach: PracticeCoach | None
+    panel: gr.Accordion
+    start: gr.Button
+    exercise: gr.Markdown
+    check: gr.Button
+    hint: gr.Button
+    ladder: gr.Markdown
+    result: gr.Markdown
+    earlier: gr.Markdown
+    space: Workspace
+
+    @property
+    def shows(self) -> list[Any]:
+        return [self.panel, self.exercise, self.check, self.hint, self.ladder, self.result, self.earlier]
+
+    def painted(self, exercises: list[dict[str, Any]], level: str | None = None) -> Updates:
+        entry = exercises[-1] if exercises else None
+        updates: Updates = {
+            self.exercise: exercise_text(entry) if entry else INTRO,
+            self.check: gr.update(visible=entry is not None),
+            self.hint: gr.update(
+                visible=entry is not None,
+                value=NEXT_RUNG[entry["rung"] if entry else 0],
+                interactive=bool(entry) and entry["rung"] < len(RUNGS),
+            ),
+            self.ladder: ladder_text(entry) if entry else "",
+            self.result: result_text(entry) if entry else "",
+            self.earlier: earlier_text(exercises[:-1]),
+        }
+        if level is not None:
+            updates[self.panel] = gr.update(visible=level in LEVELS)
+        return updates
+
+    def paint(self, shown: Shown) -> Updates:
+        """The open chat's exercises; on opening it, an unsolved exercise newer than the last answer
+        puts the learner's last checked code (or the starter) back in the editor."""
+        meta = shown.meta or {}
+        exercises = record_of(meta)["exercises"]
+        updates = self.painted(exercises, meta.get("level", DEFAULT_LEVEL))
+        entry = exercises[-1] if exercises else None
+        last_at = max((m.get("at", 0) for m in shown.history), default=0)
+        if shown.fresh and entry and not entry["solved"] and entry["started"] >= last_at:
+            updates[self.space.editor] = entry["code"]
+        return updates
+
+    def for_level(self, level: str) -> Updates:
+        return {self.panel: gr.update(visible=level in LEVELS)}
+
+    @user_errors(fallback={})
+    def begin(self, values: Values, page: Page, level: Any) -> Updates:
+        entry = self._coach.start(values[page.chat_id], values[page.owner], values[level])
+        exercises = self._coach.record(values[page.chat_id])["exercises"]
+        space = self.space
+        cleared = {space.result: "", space.stdout: "", space.stderr: "", space.last_run: None}
+        return self.painted(exercises) | cleared | {space.editor: entry["starter"]}
+
+    @user_errors(fallback={})
+    def run_tests(self, values: Values, page: Page) -> Updates:
+        chat_id = values[page.chat_id]
+        self._coach.check(chat_id, values[page.owner], values[self.space.editor])
+        return self.painted(self._coach.record(chat_id)["exercises"])
+
+    @user_errors(fallback={})
+    def next_rung(self, values: Values, page: Page) -> Updates:
+        chat_id = values[page.chat_id]
+        self._coach.hint(chat_id, values[page.owner])
+        return self.painted(self._coach.record(chat_id)["exercises"])
+
+    @property
+    def _coach(self) -> PracticeCoach:
+        if self.coach is None:
+            raise gr.Error("Practice needs the code sandbox, and this server has none.")
+        return self.coach
+
+
+def build(page: Page, coach: PracticeCoach | None, space: Workspace) -> PracticePanel:
+    with gr.Accordion("Practice", open=True, visible=True, elem_id="chmocoder-practice") as panel:
+        start = gr.Button("Practice", variant="primary", size="sm", elem_id="chmocoder-practice-start")
+        exercise = gr.Markdown(INTRO, elem_id="chmocoder-practice-exercise")
+        with gr.Row():
+            check = gr.Button("Check my solution", size="sm", visible=False, elem_id="chmocoder-practice-check")
+            hint = gr.Button("Hint", size="sm", visible=False, elem_id="chmocoder-practice-hint")
+        result = gr.Markdown("", elem_id="chmocoder-practice-result")
+        ladder = gr.Markdown("", elem_id="chmocoder-practice-ladder")
+        earlier = gr.Markdown("", elem_id="chmocoder-practice-earlier")
+    practice = PracticePanel(coach, panel, start, exercise, check, hint, ladder, result, earlier, space)
+    page.paints([*practice.shows, space.editor], practice.paint)
+    return practice
+
+
+def wire(page: Page, practice: PracticePanel, level: gr.Dropdown) -> None:
+    """A new exercise waits in the model's queue; a check in the sandbox's; the ladder at once."""
+    space, shows = practice.space, set(practice.shows)
+    level.change(practice.for_level, {level}, {practice.panel}, **NOW)
+    begun = shows | {space.editor, space.result, space.stdout, space.stderr, space.last_run}
+    practice.start.click(
+        lambda values: practice.begin(values, page, level),
+        {page.chat_id, page.owner, level},
+        begun,
+        concurrency_id=MODEL_QUEUE,
+        concurrency_limit=page.service.settings.parallel,
+        api_visibility="private",
+        show_progress_on=[practice.exercise],
+    )
+    workers = space.runner.workers if space.runner is not None else 1
+    practice.check.click(
+        lambda values: practice.run_tests(values, page),
+        {page.chat_id, page.owner, space.editor},
+        shows,
+        concurrency_id=SANDBOX_QUEUE,
+        concurrency_limit=workers,
+        api_visibility="private",
+        show_progress_on=[practice.result],
+    )
+    practice.hint.click(lambda values: practice.next_rung(values, page), {page.chat_id, page.owner}, shows, **NOW)
