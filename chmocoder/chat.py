@@ -401,7 +401,7 @@ class ChatService:
         asked = with_files(message, attached)
         task = pick_task(asked) if chosen == AUTO else chosen
         level = options.level or meta.get("level", DEFAULT_LEVEL)
-        system = system_prompt(task, level, self._standing(options))
+        system = system_prompt(task, level, self._standing(options), message)
         earlier = answered(history)
         prompt, params, dropped = self.fit_prompt(system, earlier, message, params, attached)
         log.debug("turn chat=%s message=%r files=%s", chat_id, message, file_names(attached))
@@ -446,7 +446,7 @@ class ChatService:
         chosen, level = options.task or DEFAULT_TASK, options.level or DEFAULT_LEVEL
         task = pick_task(with_files(message, attached)) if chosen == AUTO else chosen
         system = "\n\n".join(m["content"] for m in messages if m["role"] == "system" and m.get("content")) or (
-            system_prompt(task, level, self._standing(options))
+            system_prompt(task, level, self._standing(options), message)
         )
         history = [m for m in messages[:-1] if m["role"] in ("user", "assistant")]
         prompt, params, dropped = self.fit_prompt(system, history, message, params, attached)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal, get_args
 
 Task = Literal["write", "debug", "explain", "review"]
@@ -76,10 +77,28 @@ LEVEL_RULES: dict[str, str] = {
 STANDING = "The user's standing instructions, for every answer unless this question asks otherwise:"
 
 
-def system_prompt(task: str, level: str, instructions: str = "") -> str:
+# The answer's language follows the question's: a rule for each language other than English.
+LANGUAGE_RULES: dict[str, str] = {
+    "ru": (
+        "The user writes in Russian: write the whole answer, explanations and code comments, in Russian; "
+        "keep code, names and error messages as they are. Отвечай по-русски."
+    ),
+}
+CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.S)
+
+
+def question_language(text: str) -> str:
+    """ "ru" when the question's prose (code left out) has more Cyrillic letters than Latin ones, else "en"."""
+    prose = CODE.sub(" ", text)
+    cyrillic = len(re.findall(r"[а-яё]", prose, re.I))
+    return "ru" if cyrillic > len(re.findall(r"[a-z]", prose, re.I)) else "en"
+
+
+def system_prompt(task: str, level: str, instructions: str = "", question: str = "") -> str:
     """Compose the system prompt; unknown values fall back to the defaults rather than failing a turn.
-    The user's standing instructions come last, after the task and level rules they refine."""
-    rules = " ".join(
-        (BASE, TASK_RULES.get(task, TASK_RULES[FALLBACK_TASK]), LEVEL_RULES.get(level, LEVEL_RULES[DEFAULT_LEVEL]))
-    )
+    The answer is in the question's language; the user's standing instructions come last, after the
+    task, level and language rules they refine."""
+    parts = [BASE, TASK_RULES.get(task, TASK_RULES[FALLBACK_TASK]), LEVEL_RULES.get(level, LEVEL_RULES[DEFAULT_LEVEL])]
+    language = LANGUAGE_RULES.get(question_language(question))
+    rules = " ".join([*parts, language] if language else parts)
     return f"{rules}\n\n{STANDING}\n{instructions.strip()}" if instructions.strip() else rules

@@ -41,7 +41,7 @@ from .sandbox import Sandbox
 from .security_headers import SecurityHeaders
 from .settings import Settings
 from .store import ChatStore, StoreError
-from .ui import CSS, HEAD, build_ui
+from .ui import CSS, HEAD, I18N, build_ui
 from .verify import Verifier
 
 log = logging.getLogger(__name__)
@@ -278,6 +278,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         path="/",
         css=CSS,
         head=HEAD,
+        i18n=I18N,
         footer_links=["api"],
         root_path=settings.root_path or None,
         max_file_size=settings.max_attachment_bytes,  # an attached file larger is refused as it uploads

@@ -1008,3 +1008,50 @@ def test_practice_gives_an_exercise_checked_by_hidden_tests_with_hints_and_keeps
     page.get_by_label("Level").click()  # practice is for learners: at the expert level it goes away
     page.get_by_role("option", name="Expert").click()
     expect(panel).to_be_hidden()
+
+
+def pick_language(page: Page, name: str) -> None:
+    page.locator("#chmocoder-language input").click()
+    page.get_by_role("option", name=name, exact=True).click()
+
+
+def test_a_russian_browser_gets_the_russian_interface_and_answers_and_the_switch_is_kept(
+    browser: Browser, server: LiveServer, artifacts: Path
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ru-RU")
+    page = context.new_page()
+    try:
+        open_app(page, server.url)
+        expect(page.locator("#chmocoder-new")).to_have_text("Новый чат")
+        expect(page.get_by_role("button", name="Отправить")).to_be_visible()
+        expect(page.locator("#chmocoder-input textarea")).to_have_attribute(
+            "placeholder", re.compile("^Ваше сообщение")
+        )
+        expect(page.get_by_text("Постоянные инструкции")).to_be_visible()
+        expect(page.locator("#chmocoder-practice-start")).to_have_text("Практика")
+        ask(page, "Что такое список в Python и как добавить в него элемент?")
+        expect(bubbles(page, "bot").last).to_contain_text(re.compile("[а-яё]{4,}", re.I))  # answered in Russian
+        page.screenshot(path=str(artifacts / "36-russian-interface.png"))
+
+        pick_language(page, "English")  # this browser wants English, whatever its language
+        expect(page.locator("#chmocoder-new")).to_have_text("New chat")
+        expect(page.get_by_role("button", name="Send")).to_be_visible()
+        page.reload()
+        expect(page.locator("body[data-chmocoder-ready]")).to_have_count(1)
+        expect(page.locator("#chmocoder-new")).to_have_text("New chat")
+        expect(page.locator("#chmocoder-language input")).to_have_value("English")
+        page.screenshot(path=str(artifacts / "37-switched-to-english.png"))
+        pick_language(page, "As the browser")  # back to the browser's language
+        expect(page.locator("#chmocoder-new")).to_have_text("Новый чат")
+
+    finally:
+        context.close()
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, locale="ru-RU").new_page()
+    try:
+        open_app(phone, server.url)
+        expect(phone.locator("#chmocoder-search")).not_to_be_in_viewport()  # the sidebar has collapsed
+        expect(phone.get_by_role("button", name="Отправить")).to_be_visible()
+        phone.wait_for_timeout(500)  # the sidebar's slide (Gradio's, 0.3 s) has ended: a still picture
+        phone.screenshot(path=str(artifacts / "38-russian-phone.png"), full_page=True)
+    finally:
+        phone.context.close()

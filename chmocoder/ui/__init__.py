@@ -11,6 +11,7 @@ operation in ChatLibrary; the panels only lay out components and wire their even
 - `workspace`: Try it yourself: the latest answer's code, run in the sandbox
 - `practice`: an exercise on the chat's topic, checked against hidden tests, with a hint ladder
 - `keys`: keyboard shortcuts and the phone layout (a script in the page's head)
+- `language`: the page in English and Russian (Gradio's i18n), and the switch between them
 - `render`: pure functions from stored data to what is shown
 """
 
@@ -24,11 +25,16 @@ from ..library import ChatLibrary
 from ..practice import PracticeCoach
 from ..runner import CodeRunner
 from ..settings import Settings
-from . import chat, composer, feedback, instructions, practice, share_view, sidebar, workspace
-from .keys import HEAD, PHONE
+from . import chat, composer, feedback, instructions, language, practice, share_view, sidebar, workspace
+from .keys import HEAD as KEYS_HEAD
+from .keys import PHONE
+from .language import HEAD as LANGUAGE_HEAD
+from .language import I18N
 from .page import Page
 
-__all__ = ["CSS", "HEAD", "build_ui"]
+__all__ = ["CSS", "HEAD", "I18N", "build_ui"]
+
+HEAD = KEYS_HEAD + LANGUAGE_HEAD
 
 CSS = """
 #chmocoder-keys { font-size: 0.75em; opacity: 0.6; }
@@ -82,6 +88,7 @@ def build_ui(
         instructions.wire(page, standing)
         workspace.wire(demo, space, turns)
         practice.wire(page, exercises, conversation.level)
+        language.wire(demo, side.language)
         turns.wire_stop()  # after every event that runs a turn
         hide = [composing.row, conversation.chatbot, conversation.row, composing.settings_panel, space.panel]
         hide += [standing.panel, exercises.panel]

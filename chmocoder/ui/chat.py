@@ -24,6 +24,7 @@ from ..errors import ChatError, UnknownChat
 from ..gradio_errors import user_errors, warn
 from ..prompts import DEFAULT_LEVEL, DEFAULT_TASK, LEVEL_LABELS, LEVELS, TASK_CHOICES, TASK_LABELS
 from .composer import Composer, box_value
+from .language import tr
 from .pacing import paced
 from .page import Page, Shown, Updates
 from .render import (
@@ -84,6 +85,12 @@ def last_question_is(shown: Any, text: str) -> bool:
     return bool(users) and question_text(users[-1]["content"]) == part_text(question_content(text))
 
 
+def heading(shown: Shown) -> Any:
+    """The chat's header line; a new chat's, which says only that, in the page's language."""
+    line = header_line(shown.meta, open_row(shown.chats, shown.chat_id))
+    return tr(line) if shown.meta is None else line
+
+
 @dataclass
 class ChatPanel:
     row: gr.Row
@@ -102,34 +109,42 @@ class ChatPanel:
             ),
             self.task: meta.get("task", DEFAULT_TASK),
             self.level: meta.get("level", DEFAULT_LEVEL),
-            self.header: header_line(shown.meta, open_row(shown.chats, shown.chat_id)),
+            self.header: heading(shown),
             self.notice: shown.notice,
         }
         return updates if shown.stats is None else updates | {self.stats: shown.stats}
 
     def paint_listing(self, shown: Shown) -> Updates:
-        return {self.header: header_line(shown.meta, open_row(shown.chats, shown.chat_id))}
+        return {self.header: heading(shown)}
 
 
 def build(page: Page) -> ChatPanel:
     with gr.Row(equal_height=True, elem_id="chmocoder-head") as row:
-        header = gr.Markdown("**New chat**", elem_id="chmocoder-title", scale=2)
+        header = gr.Markdown(tr("**New chat**"), elem_id="chmocoder-title", scale=2)
         task = gr.Dropdown(
-            [(TASK_LABELS[t], t) for t in TASK_CHOICES], value=DEFAULT_TASK, label="Task", scale=1, min_width=160
+            [(tr(TASK_LABELS[t]), t) for t in TASK_CHOICES],
+            value=DEFAULT_TASK,
+            label=tr("Task"),
+            scale=1,
+            min_width=160,
         )
         level = gr.Dropdown(
-            [(LEVEL_LABELS[lv], lv) for lv in LEVELS], value=DEFAULT_LEVEL, label="Level", scale=1, min_width=140
+            [(tr(LEVEL_LABELS[lv]), lv) for lv in LEVELS],
+            value=DEFAULT_LEVEL,
+            label=tr("Level"),
+            scale=1,
+            min_width=140,
         )
     notice = gr.Markdown("", elem_id="chmocoder-notice")
     chatbot = gr.Chatbot(
-        label="Chat",
+        label=tr("Chat"),
         height=560,
         buttons=["copy"],
         editable="user",
         sanitize_html=True,
         allow_tags=False,
         examples=[{"display_text": f"{TASK_LABELS[t]}: {label}", "text": q} for t, label, q in EXAMPLES],
-        placeholder="Ask for code, paste a bug, or ask what a piece of code does.",
+        placeholder=tr("Ask for code, paste a bug, or ask what a piece of code does."),
         elem_id="chmocoder-chat",
     )
     stats = gr.Markdown("", elem_id="chmocoder-stats")

@@ -19,6 +19,7 @@ from ..attachments import Limits, check_count, decoded, file_names
 from ..chat import TEMPERATURE_RANGE, ChatService, TurnOptions
 from ..errors import ChatError
 from ..records import Attachment
+from .language import tr
 from .page import Page, Shown, Updates
 from .render import plain
 
@@ -133,7 +134,7 @@ def build(page: Page) -> Composer:
     settings = page.settings
     with gr.Row(elem_id="chmocoder-composer") as row:
         message = gr.MultimodalTextbox(
-            placeholder="Your message (Enter sends, Shift+Enter adds a line); drop or attach text files",
+            placeholder=tr("Your message (Enter sends, Shift+Enter adds a line); drop or attach text files"),
             show_label=False,
             lines=1,
             max_lines=12,
@@ -145,18 +146,18 @@ def build(page: Page) -> Composer:
             max_plain_text_length=settings.max_message_chars + 1,
             elem_id="chmocoder-input",
         )
-        send = gr.Button("Send", variant="primary", scale=1, min_width=90)
-        stop = gr.Button("Stop", variant="stop", scale=1, min_width=90, elem_id="chmocoder-stop")
+        send = gr.Button(tr("Send"), variant="primary", scale=1, min_width=90)
+        stop = gr.Button(tr("Stop"), variant="stop", scale=1, min_width=90, elem_id="chmocoder-stop")
     meter = gr.Markdown("", elem_id="chmocoder-meter")
-    with gr.Accordion("Generation settings", open=False, elem_id="chmocoder-settings") as settings_panel:
-        temperature = gr.Slider(*TEMPERATURE_RANGE, value=settings.temperature, step=0.05, label="Temperature")
-        top_p = gr.Slider(0.05, 1.0, value=settings.top_p, step=0.05, label="Top-p")
+    with gr.Accordion(tr("Generation settings"), open=False, elem_id="chmocoder-settings") as settings_panel:
+        temperature = gr.Slider(*TEMPERATURE_RANGE, value=settings.temperature, step=0.05, label=tr("Temperature"))
+        top_p = gr.Slider(0.05, 1.0, value=settings.top_p, step=0.05, label=tr("Top-p"))
         max_tokens = gr.Slider(
             1,
             settings.max_new_tokens_limit,
             value=settings.max_new_tokens,
             step=1,
-            label="Max new tokens",
+            label=tr("Max new tokens"),
             elem_id="chmocoder-max-tokens",
         )
     composer = Composer(row, message, meter, send, stop, settings_panel, temperature, top_p, max_tokens)

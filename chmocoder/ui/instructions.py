@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
+from gradio.i18n import I18nData
 
 from ..chat import MAX_INSTRUCTIONS_CHARS
 from ..errors import ChatError
+from .language import tr
 from .page import Page, Updates
 
 NOW = {"queue": False, "api_visibility": "private"}
@@ -32,14 +34,14 @@ class StandingInstructions:
         return {self.text: text, self.note: note, self.panel: gr.update(label=label(text))}
 
 
-def label(text: str) -> str:
-    return "Standing instructions" + (" (on)" if text else "")
+def label(text: str) -> I18nData:
+    return tr("Standing instructions (on)" if text else "Standing instructions")
 
 
 def build() -> StandingInstructions:
     with gr.Accordion(label(""), open=False, elem_id="chmocoder-instructions") as panel:
         text = gr.Textbox(
-            placeholder=PLACEHOLDER,
+            placeholder=tr(PLACEHOLDER),
             show_label=False,
             lines=2,
             max_lines=6,
@@ -47,10 +49,10 @@ def build() -> StandingInstructions:
             elem_id="chmocoder-instructions-text",
         )
         with gr.Row():
-            save = gr.Button("Save", size="sm", elem_id="chmocoder-instructions-save")
-            remove = gr.Button("Remove", size="sm", elem_id="chmocoder-instructions-remove")
+            save = gr.Button(tr("Save"), size="sm", elem_id="chmocoder-instructions-save")
+            remove = gr.Button(tr("Remove"), size="sm", elem_id="chmocoder-instructions-remove")
         note = gr.Markdown(
-            "*Followed in every new answer, after the task and level.*", elem_id="chmocoder-instructions-note"
+            tr("*Followed in every new answer, after the task and level.*"), elem_id="chmocoder-instructions-note"
         )
     return StandingInstructions(panel, text, save, remove, note)
 

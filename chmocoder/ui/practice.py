@@ -16,6 +16,7 @@ from ..client_api import MODEL_QUEUE, SANDBOX_QUEUE
 from ..gradio_errors import user_errors
 from ..practice import LEVELS, RUNGS, PracticeCoach, record_of
 from ..prompts import DEFAULT_LEVEL
+from .language import tr
 from .page import Page, Shown, Updates
 from .render import plain
 from .workspace import Workspace
@@ -94,11 +95,11 @@ class PracticePanel:
     def painted(self, exercises: list[dict[str, Any]], level: str | None = None) -> Updates:
         entry = exercises[-1] if exercises else None
         updates: Updates = {
-            self.exercise: exercise_text(entry) if entry else INTRO,
+            self.exercise: exercise_text(entry) if entry else tr(INTRO),
             self.check: gr.update(visible=entry is not None),
             self.hint: gr.update(
                 visible=entry is not None,
-                value=NEXT_RUNG[entry["rung"] if entry else 0],
+                value=tr(NEXT_RUNG[entry["rung"] if entry else 0]),
                 interactive=bool(entry) and entry["rung"] < len(RUNGS),
             ),
             self.ladder: ladder_text(entry) if entry else "",
@@ -152,12 +153,12 @@ class PracticePanel:
 
 
 def build(page: Page, coach: PracticeCoach | None, space: Workspace) -> PracticePanel:
-    with gr.Accordion("Practice", open=True, visible=True, elem_id="chmocoder-practice") as panel:
-        start = gr.Button("Practice", variant="primary", size="sm", elem_id="chmocoder-practice-start")
-        exercise = gr.Markdown(INTRO, elem_id="chmocoder-practice-exercise")
+    with gr.Accordion(tr("Practice"), open=True, visible=True, elem_id="chmocoder-practice") as panel:
+        start = gr.Button(tr("Practice"), variant="primary", size="sm", elem_id="chmocoder-practice-start")
+        exercise = gr.Markdown(tr(INTRO), elem_id="chmocoder-practice-exercise")
         with gr.Row():
-            check = gr.Button("Check my solution", size="sm", visible=False, elem_id="chmocoder-practice-check")
-            hint = gr.Button("Hint", size="sm", visible=False, elem_id="chmocoder-practice-hint")
+            check = gr.Button(tr("Check my solution"), size="sm", visible=False, elem_id="chmocoder-practice-check")
+            hint = gr.Button(tr("Hint"), size="sm", visible=False, elem_id="chmocoder-practice-hint")
         result = gr.Markdown("", elem_id="chmocoder-practice-result")
         ladder = gr.Markdown("", elem_id="chmocoder-practice-ladder")
         earlier = gr.Markdown("", elem_id="chmocoder-practice-earlier")

@@ -10,6 +10,7 @@ from gradio.blocks import Block
 
 from ..errors import ChatError
 from ..library import ChatLibrary
+from .language import tr
 from .page import Updates
 from .render import export_links, header_line, to_chatbot
 
@@ -45,7 +46,7 @@ def build() -> ShareView:
     """Both parts stay out of sight (the heading is empty) unless a share link is opened."""
     heading = gr.Markdown("", elem_id="chmocoder-readonly")
     chatbot = gr.Chatbot(
-        label="Shared chat",
+        label=tr("Shared chat"),
         height=560,
         buttons=["copy"],
         sanitize_html=True,

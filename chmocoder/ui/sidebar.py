@@ -14,6 +14,7 @@ from ..chat_search import Hit
 from ..errors import ChatError, UnknownChat
 from ..gradio_errors import user_errors, warn
 from . import keys
+from .language import switch, tr
 from .page import Page, Shown, Updates
 from .render import chat_choices, expiry_note, export_links, hit_choices, keep_choices, open_row, search_note
 
@@ -43,6 +44,7 @@ class Sidebar:
     delete: gr.Button
     remove: gr.Button
     guest_note: gr.Markdown
+    language: gr.Dropdown
 
     def paint(self, shown: Shown) -> Updates:
         """Only the browser that started a chat may rename, share or delete it; one that opened it by
@@ -81,28 +83,33 @@ class Sidebar:
 def build(page: Page) -> Sidebar:
     with gr.Sidebar(open=True, elem_id="chmocoder-sidebar") as sidebar:
         gr.Markdown("### ChMOCoder")
-        new_chat = gr.Button("New chat", variant="primary", elem_id="chmocoder-new")
+        new_chat = gr.Button(tr("New chat"), variant="primary", elem_id="chmocoder-new")
         search = gr.Textbox(
-            placeholder="Search your chats", show_label=False, max_lines=1, elem_id="chmocoder-search", container=False
+            placeholder=tr("Search your chats"),
+            show_label=False,
+            max_lines=1,
+            elem_id="chmocoder-search",
+            container=False,
         )
         search_note = gr.Markdown("", elem_id="chmocoder-search-note")
-        chat_list = gr.Radio([], label="Your chats", elem_id="chmocoder-chats")
-        with gr.Accordion("This chat", open=False, elem_id="chmocoder-manage"):
-            title_box = gr.Textbox(label="Title", max_lines=1, elem_id="chmocoder-title-box")
-            rename = gr.Button("Rename", size="sm")
+        chat_list = gr.Radio([], label=tr("Your chats"), elem_id="chmocoder-chats")
+        with gr.Accordion(tr("This chat"), open=False, elem_id="chmocoder-manage"):
+            title_box = gr.Textbox(label=tr("Title"), max_lines=1, elem_id="chmocoder-title-box")
+            rename = gr.Button(tr("Rename"), size="sm")
             expiry = gr.Markdown("", elem_id="chmocoder-expiry")
             keep = gr.Dropdown(
-                keep_choices(page.library.keep_choices()), label="Keep it", elem_id="chmocoder-keep", visible=False
+                keep_choices(page.library.keep_choices()), label=tr("Keep it"), elem_id="chmocoder-keep", visible=False
             )
-            share = gr.Button("Share a read-only link", size="sm", elem_id="chmocoder-share")
+            share = gr.Button(tr("Share a read-only link"), size="sm", elem_id="chmocoder-share")
             share_link = gr.Textbox(
-                label="Read-only link", interactive=False, buttons=["copy"], elem_id="chmocoder-share-link"
+                label=tr("Read-only link"), interactive=False, buttons=["copy"], elem_id="chmocoder-share-link"
             )
             downloads = gr.HTML("", elem_id="chmocoder-downloads")
-            delete = gr.Button("Delete this chat", variant="stop", size="sm", elem_id="chmocoder-delete")
+            delete = gr.Button(tr("Delete this chat"), variant="stop", size="sm", elem_id="chmocoder-delete")
             guest_note = gr.Markdown(GUEST_NOTE, visible=False, elem_id="chmocoder-guest-note")
-            remove = gr.Button("Remove from my list", size="sm", visible=False, elem_id="chmocoder-remove")
-        gr.Markdown(keys.HINT, elem_id="chmocoder-keys")
+            remove = gr.Button(tr("Remove from my list"), size="sm", visible=False, elem_id="chmocoder-remove")
+        gr.Markdown(tr(keys.HINT), elem_id="chmocoder-keys")
+        language = switch()
     panel = Sidebar(
         sidebar,
         new_chat,
@@ -119,6 +126,7 @@ def build(page: Page) -> Sidebar:
         delete,
         remove,
         guest_note,
+        language,
     )
     page.paints(
         [chat_list, search, search_note, title_box, expiry, keep, downloads, share_link, rename, share, delete, remove]

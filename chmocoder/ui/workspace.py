@@ -18,6 +18,7 @@ from ..client_api import NO_SANDBOX, SANDBOX_QUEUE
 from ..errors import ChatError, Unavailable
 from ..runner import CodeRunner
 from .chat import Turns
+from .language import tr
 from .page import Page, Shown, Updates
 from .render import ask_text, latest_code, plain, run_line
 
@@ -112,10 +113,10 @@ class Workspace:
 
 
 def build(page: Page, runner: CodeRunner | None, message: gr.Textbox) -> Workspace:
-    with gr.Accordion("Try it yourself", open=True, elem_id="chmocoder-workspace") as panel:
+    with gr.Accordion(tr("Try it yourself"), open=True, elem_id="chmocoder-workspace") as panel:
         note = gr.Markdown("", elem_id="chmocoder-workspace-note")
         source = gr.Dropdown(
-            [], label="Open in the editor", visible=False, interactive=True, elem_id="chmocoder-editor-source"
+            [], label=tr("Open in the editor"), visible=False, interactive=True, elem_id="chmocoder-editor-source"
         )
         sources = gr.State({})
         editor = gr.Code(
@@ -123,18 +124,18 @@ def build(page: Page, runner: CodeRunner | None, message: gr.Textbox) -> Workspa
             interactive=True,
             lines=8,
             max_lines=30,
-            label="Python: the answer's code or your file, yours to edit and run",
+            label=tr("Python: the answer's code or your file, yours to edit and run"),
             elem_id="chmocoder-editor",
         )
         with gr.Row():
-            run = gr.Button("Run", variant="primary", size="sm", elem_id="chmocoder-run")
-            ask = gr.Button("Ask about this in the chat", size="sm", elem_id="chmocoder-ask")
+            run = gr.Button(tr("Run"), variant="primary", size="sm", elem_id="chmocoder-run")
+            ask = gr.Button(tr("Ask about this in the chat"), size="sm", elem_id="chmocoder-ask")
         result = gr.Markdown("", elem_id="chmocoder-run-result")
         stdout = gr.Textbox(
-            label="Output", lines=3, max_lines=16, interactive=False, buttons=["copy"], elem_id="chmocoder-stdout"
+            label=tr("Output"), lines=3, max_lines=16, interactive=False, buttons=["copy"], elem_id="chmocoder-stdout"
         )
         stderr = gr.Textbox(
-            label="Errors", lines=2, max_lines=16, interactive=False, buttons=["copy"], elem_id="chmocoder-stderr"
+            label=tr("Errors"), lines=2, max_lines=16, interactive=False, buttons=["copy"], elem_id="chmocoder-stderr"
         )
         last_run = gr.State(None)
     space = Workspace(runner, panel, note, source, sources, editor, run, ask, result, stdout, stderr, last_run, message)
