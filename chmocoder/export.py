@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 from .attachments import collapsed
+from .practice_record import RUNGS, record_of
 from .prompts import LEVEL_LABELS, TASK_LABELS
 from .records import ChatMeta, StoredMessage
 
@@ -56,7 +58,37 @@ def to_markdown(meta: ChatMeta, messages: list[StoredMessage]) -> str:
                 "</details>",
             ]
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + _practice_markdown(meta))
+
+
+def practice_results(meta: ChatMeta) -> list[dict[str, Any]]:
+    """How each exercise of the chat's practice went, without its hidden tests or solution."""
+    rows = []
+    for entry in record_of(meta)["exercises"]:
+        revealed = RUNGS[entry["rung"] - 1] if entry["rung"] else "no help"
+        rows.append(
+            {
+                "title": entry["title"],
+                "origin": entry["origin"],
+                "started": _when(entry.get("started")),
+                "runs": entry["runs"],
+                "best": f"{entry['best']}/{len(entry['tests'])}",
+                "solved": entry["solved"],
+                "help": entry.get("solved_with", revealed) if entry["solved"] else revealed,
+            }
+        )
+    return rows
+
+
+def _practice_markdown(meta: ChatMeta) -> list[str]:
+    rows = practice_results(meta)
+    if not rows:
+        return []
+    lines = ["## Practice", ""]
+    for row in rows:
+        done = f"solved ({row['help']})" if row["solved"] else f"not solved yet, best {row['best']}"
+        lines.append(f"- **{row['title']}**: {done}, {row['runs']} runs")
+    return [*lines, ""]
 
 
 def to_json(meta: ChatMeta, messages: list[StoredMessage]) -> str:
@@ -67,6 +99,7 @@ def to_json(meta: ChatMeta, messages: list[StoredMessage]) -> str:
         "created": _when(meta.get("created")),
         "updated": _when(meta.get("updated")),
         "messages": [{k: m[k] for k in EXPORTED if k in m} | {"at": _when(m.get("at"))} for m in messages],
+        "practice": practice_results(meta),
     }
     return json.dumps(document, ensure_ascii=False, indent=2)
 

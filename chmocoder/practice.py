@@ -5,7 +5,8 @@ passes its own tests in the sandbox and its starter does not; otherwise an exerc
 set (chmocoder.practice_set) on the nearest topic is given, and says so. The learner's code is run
 against the hidden tests and told how many pass, never what they are; hints come as a ladder: a hint,
 then pseudocode, then the solution. Everything, results included, is kept in the chat's metadata in
-Redis (field `practice`), so it expires with the chat and is back after a reload.
+Redis (field `practice`, chmocoder.practice_record), so it expires with the chat and is back after a
+reload; the exports include how each exercise went, never its tests.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from . import checks as ck
 from .chat import ChatService, check_owner
 from .engine import EngineError
 from .errors import ChatError, Forbidden, InvalidInput, Unavailable, storage_errors
+from .practice_record import RUNGS, record_of
 from .practice_set import PRACTICE_SET, Exercise
 from .runner import CodeRunner
 from .verify import Plan, Verdict, Verifier
@@ -29,7 +31,6 @@ from .verify import Plan, Verdict, Verifier
 log = logging.getLogger(__name__)
 
 LEVELS = ("beginner", "intermediate")
-RUNGS = ("hint", "pseudocode", "solution")  # what each "Hint" press reveals, in order
 EXERCISE_TOKENS = 480
 TOPIC_CHARS = 1500
 MIN_TESTS, MAX_TESTS = 3, 8
@@ -157,16 +158,6 @@ def _told(verdict: Verdict, exercise: Exercise) -> CheckOutcome:
     also = f" One of them raised {raised[0]} in your code." if raised else ""
     told = f"{verdict.passed} of {total} hidden tests pass.{also} Keep going!"
     return CheckOutcome(verdict.passed, total, False, told)
-
-
-def record_of(meta: dict[str, Any] | None) -> dict[str, Any]:
-    """{"exercises": [...]}: every exercise given in the chat, the newest last, with its results."""
-    raw = (meta or {}).get("practice")
-    try:
-        record = json.loads(raw) if raw else {}
-    except ValueError:
-        record = {}
-    return record if isinstance(record, dict) and isinstance(record.get("exercises"), list) else {"exercises": []}
 
 
 class PracticeCoach:

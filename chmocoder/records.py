@@ -19,6 +19,7 @@ class ChatMeta(TypedDict, total=False):
     title: str
     share: str  # the read-only share token, once the creator has shared the chat
     creator: str  # hash of the owner token that started it ("" = nobody; absent = made before creators)
+    practice: str  # JSON: the chat's exercises and how they went (chmocoder.practice_record); never sent as is
 
 
 class CheckRecord(TypedDict):

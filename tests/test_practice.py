@@ -9,6 +9,7 @@ from contextlib import closing
 import pytest
 import redis
 
+from chmocoder import export
 from chmocoder.chat import ChatService, TurnOptions
 from chmocoder.errors import Forbidden, InvalidInput
 from chmocoder.practice import PracticeCoach, parse_exercise
@@ -126,6 +127,23 @@ def test_an_exercise_on_the_chats_topic_is_checked_hidden_and_kept(
     meta_key = chat_keys(chat_id)[0]
     assert json.loads(redis_client.hget(meta_key, "practice"))["exercises"][0]["title"] == "Average of a list"
     assert 0 < redis_client.ttl(meta_key) <= service.store.ttl
+    # Both exports say how it went, and neither gives the hidden tests or the solution away.
+    meta, messages = service.chat(chat_id)
+    exported = json.loads(export.to_json(meta, messages))["practice"]
+    assert exported == [
+        {
+            "title": "Average of a list",
+            "origin": "set",
+            "started": exported[0]["started"],
+            "runs": 4,
+            "best": "4/4",
+            "solved": True,
+            "help": "hint",
+        }
+    ]
+    markdown = export.to_markdown(meta, messages)
+    assert "## Practice\n\n- **Average of a list**: solved (hint), 4 runs" in markdown
+    assert "average([])" not in markdown and "if nums else 0.0" not in markdown
     # The next exercise is a new one, and the first stays in the record.
     assert coach.start(chat_id, ME, "beginner")["title"] != "Average of a list"
     assert len(coach.record(chat_id)["exercises"]) == 2

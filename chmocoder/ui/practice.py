@@ -14,7 +14,8 @@ import gradio as gr
 
 from ..client_api import MODEL_QUEUE, SANDBOX_QUEUE
 from ..gradio_errors import user_errors
-from ..practice import LEVELS, RUNGS, PracticeCoach, record_of
+from ..practice import LEVELS, PracticeCoach
+from ..practice_record import RUNGS, record_of
 from ..prompts import DEFAULT_LEVEL
 from .language import tr
 from .page import Page, Shown, Updates
