@@ -8,7 +8,9 @@ start with a clear message instead of mid-turn. What we need and why:
 - how often the queue polls for work (it spins every 1 ms by default, which slows llama.cpp);
 - how many events wait, for `/metrics`;
 - the order of the model's waiting events: round-robin across sessions instead of first come, so
-  that one client with 20 requests queued does not make everyone else wait for all 20.
+  that one client with 20 requests queued does not make everyone else wait for all 20;
+- the request of the event being handled, for the page's language (Gradio's own ChatInterface reads
+  it the same way).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import gradio as gr
 from gradio import route_utils
+from gradio.context import LocalContext
 from gradio.queueing import Queue
 
 log = logging.getLogger(__name__)
@@ -47,9 +50,16 @@ def check(demo: gr.Blocks) -> Queue:
     missing = [name for name in NEEDED if not hasattr(queue, name)]
     if not hasattr(route_utils, "get_fn"):
         missing.append("route_utils.get_fn")
+    if not hasattr(LocalContext, "request"):
+        missing.append("context.LocalContext.request")
     if missing:
         raise GradioChanged(f"gradio {gr.__version__} lacks {', '.join(missing)}; ChMOCoder needs gradio 6.31")
     return queue
+
+
+def current_request() -> Any | None:
+    """The gr.Request of the event being handled, or None outside one."""
+    return LocalContext.request.get(None)
 
 
 def waiting(queue: Queue, group: str) -> int:

@@ -24,7 +24,8 @@ from .chat import ChatService, check_owner
 from .engine import EngineError
 from .errors import ChatError, Forbidden, InvalidInput, Unavailable, storage_errors
 from .practice_record import RUNGS, record_of
-from .practice_set import PRACTICE_SET, Exercise
+from .practice_set import PRACTICE_SET, Exercise, in_language, topic_words
+from .prompts import question_language
 from .runner import CodeRunner
 from .verify import Plan, Verdict, Verifier
 
@@ -45,7 +46,9 @@ SECTION = re.compile(rf"^\s*(?:\*\*|#+\s*)?({'|'.join(SECTIONS)})(?:\*\*)?\s*:?\
 
 
 def exercise_request(topic: str, level: str) -> str:
-    """What the model is asked for: an exercise on the chat's topic, in sections the parser reads."""
+    """What the model is asked for: an exercise on the chat's topic, in sections the parser reads
+    (for a chat in Russian, with its words in Russian)."""
+    russian = " Write the TITLE, TASK, HINT and PSEUDOCODE in Russian." if question_language(topic) == "ru" else ""
     return (
         f"Here is what a {level} learner just asked about and was told:\n\n{topic}\n\n"
         "Write one small Python exercise on the same idea: a single function to write. Answer in exactly "
@@ -57,7 +60,7 @@ def exercise_request(topic: str, level: str) -> str:
         "TESTS:\n```python\nassert name(...) == ...\n```\n(four to six asserts, one of them an edge case)\n"
         "HINT: one sentence, no code\n"
         "PSEUDOCODE:\nthree to six lines of plain steps\n"
-        "SOLUTION:\n```python\ndef name(args):\n    ...\n```"
+        "SOLUTION:\n```python\ndef name(args):\n    ...\n```" + russian
     )
 
 
@@ -120,9 +123,9 @@ def _defines(code: str, function: str) -> bool:
 def nearest_exercise(topic: str, given: set[str]) -> Exercise:
     """The built-in exercise whose words the chat mentions most, not given in this chat yet (once all
     have been given, they come round again)."""
-    words = set(re.findall(r"[a-z]+", topic.lower()))
-    fresh = [e for e in PRACTICE_SET if e.title not in given] or list(PRACTICE_SET)
-    return max(fresh, key=lambda e: sum(w in words for w in e.words))
+    words = set(re.findall(r"[a-zа-яё]+", topic.lower()))
+    fresh = [e for e in PRACTICE_SET if e.function not in given] or list(PRACTICE_SET)
+    return max(fresh, key=lambda e: sum(any(w.startswith(stem) for w in words) for stem in topic_words(e)))
 
 
 def hidden_plan(code: str, exercise: Exercise) -> Plan:
@@ -139,6 +142,8 @@ class CheckOutcome:
     total: int
     solved: bool
     message: str
+    raised: str = ""  # an exception the code raised in a failing test ("ZeroDivisionError")
+    error: str = ""  # why the code does not run at all (its SyntaxError or load error)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -151,13 +156,14 @@ def _told(verdict: Verdict, exercise: Exercise) -> CheckOutcome:
         raise Unavailable(f"your code cannot be checked now: {verdict.reason}")
     failing = verdict.failing or {}
     if failing.get("check") in ("the code runs", "the code parses"):
-        return CheckOutcome(0, total, False, f"Your code does not run: {failing.get('detail', '')}")
+        error = failing.get("detail", "")
+        return CheckOutcome(0, total, False, f"Your code does not run: {error}", error=error)
     if verdict.status == "verified":
         return CheckOutcome(total, total, True, f"All {total} hidden tests pass. Solved!")
     raised = sorted({m.group(1) for row in verdict.checks if (m := RAISED.match(row.get("detail", "")))})
     also = f" One of them raised {raised[0]} in your code." if raised else ""
     told = f"{verdict.passed} of {total} hidden tests pass.{also} Keep going!"
-    return CheckOutcome(verdict.passed, total, False, told)
+    return CheckOutcome(verdict.passed, total, False, told, raised=raised[0] if raised else "")
 
 
 class PracticeCoach:
@@ -211,7 +217,8 @@ class PracticeCoach:
             written = ""
         exercise, why = self.vet(parse_exercise(written))
         if exercise is None:
-            exercise = nearest_exercise(topic, {e["title"] for e in record["exercises"]})
+            given = {e["function"] for e in record["exercises"]}
+            exercise = in_language(nearest_exercise(topic, given), question_language(topic))
         log.info("practice exercise chat=%s origin=%s why=%s", chat_id, exercise.origin, why or "-")
         entry = {k: v for k, v in asdict(exercise).items() if k != "words"}
         entry |= {"started": time.time(), "level": level, "runs": 0, "best": 0, "rung": 0, "solved": False}

@@ -8,7 +8,7 @@ is given instead (and says so). `words` are what a chat must mention for an exer
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -296,3 +296,110 @@ def second_largest(nums):
         "sort sorted sorting max min largest smallest set duplicates order",
     ),
 )
+
+
+# The same exercises for a chat in Russian: (title, task, hint, pseudocode) by function.
+RUSSIAN: dict[str, tuple[str, str, str, str]] = {
+    "sum_of_evens": (
+        "Сумма чётных чисел",
+        "Напишите `sum_of_evens(nums)`: функция получает список целых чисел и возвращает сумму чётных "
+        "(0 для пустого списка).",
+        "Число чётное, если остаток от деления на 2 равен нулю: `n % 2 == 0`.",
+        "total = 0\nдля каждого числа n в nums:\n    если n чётное: прибавить n к total\nвернуть total",
+    ),
+    "average": (
+        "Среднее значение списка",
+        "Напишите `average(nums)`: функция возвращает среднее арифметическое списка чисел, а для пустого "
+        "списка — 0.0, без ошибки.",
+        "Деление на `len(nums)` падает на пустом списке: сначала проверьте этот случай.",
+        "если nums пуст: вернуть 0.0\nвернуть сумму nums, делённую на их количество",
+    ),
+    "safe_divide": (
+        "Безопасное деление",
+        "Напишите `safe_divide(a, b)`: функция возвращает `a / b`, а если `b` равно нулю — `None`, не "
+        "выбрасывая исключение.",
+        "Либо проверьте `b == 0` до деления, либо перехватите `ZeroDivisionError` через try/except.",
+        "попробовать:\n    вернуть a, делённое на b\nесли возникла ZeroDivisionError:\n    вернуть None",
+    ),
+    "last_item": (
+        "Последний элемент без ошибок",
+        "Напишите `last_item(items)`: функция возвращает последний элемент списка или `None`, если список пуст.",
+        "`items[-1]` — последний элемент, но на пустом списке он вызывает IndexError.",
+        "если items пуст: вернуть None\nвернуть items[-1]",
+    ),
+    "count_vowels": (
+        "Подсчёт гласных",
+        "Напишите `count_vowels(text)`: функция возвращает, сколько в строке латинских гласных (a, e, i, "
+        "o, u, в любом регистре).",
+        "Пройдите по строке посимвольно и сравните символ в нижнем регистре со строкой 'aeiou'.",
+        "count = 0\nдля каждого символа c в text:\n    если c в нижнем регистре — одна из a, e, i, o, u: "
+        "прибавить 1\nвернуть count",
+    ),
+    "is_palindrome": (
+        "Палиндром ли это?",
+        "Напишите `is_palindrome(text)`: функция возвращает True, если текст читается одинаково в обе "
+        "стороны, без учёта регистра и пробелов.",
+        "Сначала сделайте очищенную копию: нижний регистр, без пробелов. Затем сравните её с перевёрнутой, `s[::-1]`.",
+        "cleaned = text в нижнем регистре, без пробелов\nвернуть, равна ли cleaned перевёрнутой cleaned",
+    ),
+    "word_counts": (
+        "Подсчёт слов",
+        "Напишите `word_counts(text)`: функция возвращает словарь: каждое слово (в нижнем регистре) → "
+        "сколько раз оно встречается; слова разделены пробелами.",
+        "`text.split()` даёт слова; `get(word, 0)` у словаря даёт счёт на данный момент.",
+        "counts = пустой словарь\nдля каждого слова в text, разбитом по пробелам:\n    w = слово в нижнем "
+        "регистре\n    counts[w] = прежний счёт w плюс 1\nвернуть counts",
+    ),
+    "fib": (
+        "Числа Фибоначчи",
+        "Напишите `fib(n)`: функция возвращает n-е число Фибоначчи, где fib(0) — 0, fib(1) — 1, а каждое "
+        "следующее — сумма двух предыдущих.",
+        "Храните два последних числа в двух переменных и сдвигайте их вперёд n раз.",
+        "a, b = 0, 1\nповторить n раз:\n    a, b = b, a + b\nвернуть a",
+    ),
+    "odd_squares": (
+        "Квадраты нечётных чисел",
+        "Напишите `odd_squares(n)`: функция возвращает список квадратов нечётных чисел от 1 до n по порядку.",
+        "Генератор списка умеет фильтровать: `[x for x in ... if ...]`. `range(1, n + 1)` включает n.",
+        "вернуть [k в квадрате для каждого k от 1 до n, если k нечётное]",
+    ),
+    "second_largest": (
+        "Второе по величине",
+        "Напишите `second_largest(nums)`: функция возвращает второе по величине из различных чисел "
+        "списка или `None`, если такого нет.",
+        "Уберите повторы через `set()`, затем отсортируйте: второе по величине — ближе к концу.",
+        "distinct = числа без повторов, по возрастанию\nесли их меньше двух: вернуть None\nвернуть предпоследнее",
+    ),
+}
+assert set(RUSSIAN) == {e.function for e in PRACTICE_SET}, "every exercise has its Russian"
+
+
+def in_language(exercise: Exercise, language: str) -> Exercise:
+    """The exercise with its words in `language` ("ru" or "en"); its code and tests stay as they are
+    (but for the starter's comment)."""
+    if language != "ru" or exercise.function not in RUSSIAN:
+        return exercise
+    title, task, hint, pseudocode = RUSSIAN[exercise.function]
+    starter = exercise.starter.replace("# Write your code here.", "# Напишите свой код здесь.")
+    return replace(exercise, title=title, task=task, hint=hint, pseudocode=pseudocode, starter=starter)
+
+
+# Word stems a chat in Russian mentions for each exercise to be near it (matched as word beginnings).
+RUSSIAN_WORDS: dict[str, str] = {
+    "sum_of_evens": "цикл сумм чётн четн нечётн целы перебор",
+    "average": "средн делени деля ноль пуст zerodivision",
+    "safe_divide": "исключени ошибк обработ перехват делени",
+    "last_item": "индекс элемент последн перв границ спис",
+    "count_vowels": "строк символ букв гласн регистр",
+    "is_palindrome": "палиндром перевер разворот срез строк",
+    "word_counts": "словар ключ значени подсчёт подсчет слов",
+    "fib": "фибоначчи рекурси последовательн факториал мемоиз",
+    "odd_squares": "генератор включени квадрат диапазон",
+    "second_largest": "сортир максимум минимум наибольш наименьш множеств повтор",
+}
+assert set(RUSSIAN_WORDS) == set(RUSSIAN)
+
+
+def topic_words(exercise: Exercise) -> tuple[str, ...]:
+    """What a chat mentions when it is near the exercise, in either language (beginnings of words)."""
+    return exercise.words + tuple(RUSSIAN_WORDS.get(exercise.function, "").split())

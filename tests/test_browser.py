@@ -1029,9 +1029,18 @@ def test_a_russian_browser_gets_the_russian_interface_and_answers_and_the_switch
         )
         expect(page.get_by_text("Постоянные инструкции")).to_be_visible()
         expect(page.locator("#chmocoder-practice-start")).to_have_text("Практика")
-        ask(page, "Что такое список в Python и как добавить в него элемент?")
+        send(page, "Что такое список в Python и как добавить в него элемент?")
+        stats = page.locator("#chmocoder-stats")  # the server's lines are in Russian too
+        expect(stats).to_contain_text("токенов/с", timeout=ANSWER_S * 1000)
         expect(bubbles(page, "bot").last).to_contain_text(re.compile("[а-яё]{4,}", re.I))  # answered in Russian
-        page.screenshot(path=str(artifacts / "36-russian-interface.png"))
+        page.locator("#chmocoder-practice-start").click()  # practice, in Russian too
+        exercise = page.locator("#chmocoder-practice-exercise")
+        expect(exercise).to_contain_text("Упражнение:", timeout=90_000)
+        expect(exercise).to_contain_text("Скрытых тестов: 4")
+        page.locator("#chmocoder-practice-check").click()
+        expect(page.locator("#chmocoder-practice-result")).to_contain_text("Пройдено скрытых тестов:", timeout=30_000)
+        expect(page.locator("#chmocoder-title")).to_contain_text("истекает через 1 день")
+        page.screenshot(path=str(artifacts / "36-russian-interface.png"), full_page=True)
 
         pick_language(page, "English")  # this browser wants English, whatever its language
         expect(page.locator("#chmocoder-new")).to_have_text("New chat")
@@ -1040,6 +1049,7 @@ def test_a_russian_browser_gets_the_russian_interface_and_answers_and_the_switch
         expect(page.locator("body[data-chmocoder-ready]")).to_have_count(1)
         expect(page.locator("#chmocoder-new")).to_have_text("New chat")
         expect(page.locator("#chmocoder-language input")).to_have_value("English")
+        expect(page.locator("#chmocoder-title")).to_contain_text("expires in 1 day")  # the server's lines too
         page.screenshot(path=str(artifacts / "37-switched-to-english.png"))
         pick_language(page, "As the browser")  # back to the browser's language
         expect(page.locator("#chmocoder-new")).to_have_text("Новый чат")

@@ -4,11 +4,16 @@ every label of the page has its Russian."""
 from __future__ import annotations
 
 import re
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+
+import gradio as gr
+from gradio.context import LocalContext
 
 from chmocoder.chat import ChatService, TurnOptions
 from chmocoder.prompts import LANGUAGE_RULES, question_language
-from chmocoder.ui.language import I18N, TEXTS, key
+from chmocoder.ui import practice, render
+from chmocoder.ui.language import I18N, STORAGE_KEY, TEXTS, key, page_language, span
 
 CYRILLIC = re.compile(r"[а-яё]", re.I)
 
@@ -43,3 +48,62 @@ def test_every_text_of_the_page_has_its_russian_under_one_key() -> None:
     for text, russian in TEXTS.items():
         assert translations["en"][key(text)] == text and translations["ru"][key(text)] == russian
         assert russian.strip() and (CYRILLIC.search(russian) or text in ("Top-p",)), text
+
+
+@contextmanager
+def page_in(accept_language: str, cookie: str = "") -> Iterator[None]:
+    """While Gradio handles an event of a browser with this Accept-Language (and switch cookie)."""
+    cookies = {STORAGE_KEY: cookie} if cookie else {}
+    token = LocalContext.request.set(gr.Request(headers={"accept-language": accept_language}, cookies=cookies))
+    try:
+        yield
+    finally:
+        LocalContext.request.reset(token)
+
+
+def test_the_servers_lines_follow_the_browser_and_the_switch(service: ChatService) -> None:
+    entry = {
+        "title": "Среднее значение списка",
+        "origin": "set",
+        "model_refused": "not in the asked format",
+        "task": "Напишите `average(nums)`.",
+        "tests": ["assert average([]) == 0.0"] * 4,
+        "rung": 2,
+        "hint": "Сначала проверьте пустой список.",
+        "pseudocode": "если nums пуст: вернуть 0.0",
+        "solution": "def average(nums): ...\n",
+        "runs": 2,
+        "solved_with": "hint",
+        "last": {"passed": 3, "total": 4, "solved": False, "raised": "ZeroDivisionError"},
+    }
+    with page_in("ru-RU,ru;q=0.9,en;q=0.8"):
+        assert page_language() == "ru"
+        assert render.header_line({"title": "x", "task": "debug", "level": "beginner"}, None) == (
+            "**x** · Найти и исправить ошибку · Новичок"
+        )
+        assert [span(s) for s in (60, 120, 300, 3600, 86400, 2 * 86400, 21 * 86400)] == [
+            "1 минуту", "2 минуты", "5 минут", "1 час", "1 день", "2 дня", "21 день",
+        ]  # fmt: skip
+        stats = {"completion_tokens": 12, "tokens_per_s": 30.0, "ttft_s": 0.25}
+        assert render.stats_line(stats) == "токенов: 12 · 30.0 токенов/с · первый токен через 0.25 с"
+        verdict = {
+            "status": "verified",
+            "passed": 4,
+            "total": 4,
+            "repairs": 0,
+            "summary": "verified: 4/4 checks passed",
+        }
+        assert render.verdict_markdown(verdict) == "✅ проверено: пройдено 4 из 4 проверок"
+        assert "(упражнение модели не подошло: не в заданном формате)" in practice.exercise_text(entry)
+        assert "*Скрытых тестов: 4." in practice.exercise_text(entry)
+        ladder = practice.ladder_text(entry)
+        assert ladder.startswith("**Подсказка:** Сначала проверьте") and "**Псевдокод:**" in ladder
+        assert practice.result_text(entry) == (
+            "❌ Пройдено скрытых тестов: 3 из 4. В одном из них ваш код выбросил ZeroDivisionError. "
+            "Продолжайте! *(запусков: 2, с подсказкой: подсказка)*"
+        )
+    with page_in("ru-RU", cookie="en"):  # the switch wins over the browser
+        assert page_language() == "en" and render.stats_line(stats).startswith("12 tokens")
+    with page_in("de-DE,de;q=0.9,en;q=0.5"):
+        assert page_language() == "en"
+    assert page_language() == "en", "outside a request (exports, logs): English"

@@ -160,6 +160,14 @@ def test_the_hint_ladder_goes_hint_pseudocode_solution_then_stops(coach: Practic
     assert coach.record(chat_id)["exercises"][-1]["solved_with"] == "solution"
 
 
+def test_a_chat_in_russian_gets_its_exercise_in_russian(coach: PracticeCoach, service: ChatService) -> None:
+    chat_id = a_chat(service, "Почему моя функция среднего значения падает на пустом списке?")
+    entry = coach.start(chat_id, ME, "beginner")
+    assert (entry["title"], entry["function"]) == ("Среднее значение списка", "average")
+    assert entry["task"].startswith("Напишите `average(nums)`") and "пуст" in entry["hint"]
+    assert coach.check(chat_id, ME, entry["solution"]).solved  # the same hidden tests
+
+
 def test_practice_is_refused_clearly_where_it_does_not_apply(coach: PracticeCoach, service: ChatService) -> None:
     chat_id = a_chat(service, "What is a list comprehension?", "expert")
     with pytest.raises(InvalidInput, match="beginner and intermediate"):

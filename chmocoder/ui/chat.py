@@ -87,8 +87,9 @@ def last_question_is(shown: Any, text: str) -> bool:
 
 def heading(shown: Shown) -> Any:
     """The chat's header line; a new chat's, which says only that, in the page's language."""
-    line = header_line(shown.meta, open_row(shown.chats, shown.chat_id))
-    return tr(line) if shown.meta is None else line
+    if shown.meta is None:
+        return tr("**New chat**")  # a label: it follows the switch at once
+    return header_line(shown.meta, open_row(shown.chats, shown.chat_id))
 
 
 @dataclass

@@ -1,9 +1,14 @@
 """The page in English and Russian, with Gradio's i18n: it follows the browser's language, and the
-sidebar's switch overrides that for this browser (kept in its localStorage).
+sidebar's switch overrides that for this browser (kept in its localStorage and a cookie).
 
-`tr("Send")` is the English text, which Gradio shows translated in the browser's language. Every text
-passed to `tr` is in TEXTS with its Russian; `tr` refuses one that is not, so a label cannot be left
-untranslated. Gradio's own texts (Clear, Copy, Loading…) come translated with Gradio.
+Two kinds of text:
+- the page's own labels: `tr("Send")` is the English text, which Gradio shows in the page's language.
+  Every text passed to `tr` is in TEXTS with its Russian; `tr` refuses one that is not, so a label
+  cannot be left untranslated. Gradio's own texts (Clear, Copy, Loading…) come translated with Gradio.
+- lines the server writes as it paints (headers, stats, verdicts, practice): `say("expires in {span}",
+  span=...)`, in the language of the request being handled (the cookie, else the browser's
+  Accept-Language), like gettext; outside a request (tests, exports), English. A line missing from
+  SAID stays English. Sentences of the services (refusals, a verdict's reason) stay English.
 
 The switch: Gradio picks the language once, from the browser, before the page's script runs; the
 script then calls the `changeLocale` that Gradio's own settings panel uses, from Gradio's `core`
@@ -14,10 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Any
 
 import gradio as gr
 from gradio.i18n import I18nData
 
+from ..gradio_internals import current_request
+from ..library import duration
 from ..prompts import LEVEL_LABELS, TASK_LABELS
 from .keys import HINT
 
@@ -140,6 +148,8 @@ def wire(demo: gr.Blocks, language: gr.Dropdown) -> None:
 SWITCH_JS = f"""(choice) => {{
   if (choice === 'auto') localStorage.removeItem('{STORAGE_KEY}');
   else localStorage.setItem('{STORAGE_KEY}', choice);
+  const cookie = choice === 'auto' ? '=; max-age=0' : '=' + choice + '; max-age=31536000';
+  document.cookie = '{STORAGE_KEY}' + cookie + '; path=/; SameSite=Lax';
   window.chmocoderLanguage?.(choice);
 }}"""
 STORED_JS = f"() => localStorage.getItem('{STORAGE_KEY}') || 'auto'"
@@ -160,3 +170,119 @@ HEAD = f"""<script>
   if (stored) window.chmocoderLanguage(stored);
 }})();
 </script>"""
+
+
+# -- lines the server writes ---------------------------------------------------------------------------
+
+# English template → Russian. Values are filled in after the choice ({span}: a duration, see `span`).
+SAID: dict[str, str] = {
+    "**New chat**": "**Новый чат**",
+    "New chat": "Новый чат",
+    " · expires in {span}": " · истекает через {span}",
+    "*Expires in less than a minute: it is kept {keep} after its last message.*": (
+        "*Истекает меньше чем через минуту: чат хранится {keep} после последнего сообщения.*"
+    ),
+    "*Expires in {span}: it is kept {keep} after its last message.*": (
+        "*Истекает через {span}: чат хранится {keep} после последнего сообщения.*"
+    ),
+    "{span} after the last message": "{span} после последнего сообщения",
+    " · opened by link": " · открыт по ссылке",
+    "*No chat holds every word of “{query}”.*": "*Ни в одном чате нет всех слов «{query}».*",
+    "*{found} chats found (newest first).*": "*Найдено чатов: {found} (сначала новые).*",
+    "*{found} chats found (at most newest first).*": "*Найдено чатов: {found} (показаны не все, сначала новые).*",
+    "*1 chat found (newest first).*": "*Найден 1 чат.*",
+    # the stats line
+    "{n} tokens": "токенов: {n}",
+    "Auto: {task}": "Авто: {task}",
+    "{rate} tokens/s": "{rate} токенов/с",
+    "first token after {s} s": "первый токен через {s} с",
+    "{n} model passes": "проходов модели: {n}",
+    "checks {s} s": "проверки {s} с",
+    " (with the files {names})": " (с файлами {names})",
+    "{n} oldest messages{files} left out to fit the context window": (
+        "самые старые сообщения ({n}){files} не вошли в окно контекста"
+    ),
+    # verdicts under answers
+    "verified: {passed}/{total} checks passed": "проверено: пройдено {passed} из {total} проверок",
+    "verified: {passed}/{total} checks passed after {repairs} repairs": (
+        "проверено: пройдено {passed} из {total} проверок после исправлений ({repairs})"
+    ),
+    "{failing} of {total} checks fail": "не проходит проверок: {failing} из {total}",
+    "{failing} of {total} checks still fail after {repairs} repairs": (
+        "после исправлений ({repairs}) всё ещё не проходит проверок: {failing} из {total}"
+    ),
+    "not checked: {reason}": "не проверено: {reason}",
+    "Earlier attempt {n}": "Прежняя попытка {n}",
+    "Earlier attempt {n} — {summary}": "Прежняя попытка {n} — {summary}",
+    "Attempt {n} — stopped before it was checked": "Попытка {n} — остановлена до проверки",
+    "Attempt {n} — not used: {why}": "Попытка {n} — не использована: {why}",
+    # the workspace
+    "{icon} exit {code} · {took}": "{icon} код выхода {code} · {took}",
+    # practice
+    "written for this chat": "составлено для этого чата",
+    "from the practice set": "из набора упражнений",
+    " (the model's exercise was not used: {why})": " (упражнение модели не подошло: {why})",
+    "**Exercise: {title}** · *{source}*": "**Упражнение: {title}** · *{source}*",
+    "*{n} hidden tests. Write your solution in the editor above, then press **Check my solution**.*": (
+        "*Скрытых тестов: {n}. Напишите решение в редакторе выше и нажмите **Проверить решение**.*"
+    ),
+    "**Hint:** {text}": "**Подсказка:** {text}",
+    "**Pseudocode:**": "**Псевдокод:**",
+    "**Solution:**": "**Решение:**",
+    "All {total} hidden tests pass. Solved!": "Все скрытые тесты ({total}) пройдены. Решено!",
+    "{passed} of {total} hidden tests pass.": "Пройдено скрытых тестов: {passed} из {total}.",
+    " One of them raised {error} in your code.": " В одном из них ваш код выбросил {error}.",
+    " Keep going!": " Продолжайте!",
+    "Your code does not run:": "Ваш код не запускается:",
+    "{runs} runs": "запусков: {runs}",
+    "with {help}": "с подсказкой: {help}",
+    "hint": "подсказка",
+    "pseudocode": "псевдокод",
+    "solution": "решение",
+    "no help": "без подсказок",
+    "**Earlier in this chat:** ": "**Раньше в этом чате:** ",
+    "not in the asked format": "не в заданном формате",
+    "its solution fails its own tests": "его решение не проходит его же тесты",
+    "its starter already passes": "заготовка уже проходит тесты",
+    "✅ {title} (solved in {runs} runs, {help})": "✅ {title} (решено за {runs} запуск., {help})",
+    "⬜ {title} (not solved: best {best} of {total})": "⬜ {title} (не решено: лучший результат {best} из {total})",
+}
+UNITS_RU = {"minute": ("минуту", "минуты", "минут"), "hour": ("час", "часа", "часов"), "day": ("день", "дня", "дней")}
+
+
+def page_language() -> str:
+    """ "ru" or "en": the switch's cookie, else the first of them in the browser's Accept-Language."""
+    request = current_request()
+    if request is None:
+        return "en"
+    chosen = (getattr(request, "cookies", None) or {}).get(STORAGE_KEY)
+    if chosen in ("en", "ru"):
+        return chosen
+    for tag in (request.headers.get("accept-language") or "").split(","):
+        base = tag.split(";")[0].strip().lower().split("-")[0]
+        if base in ("en", "ru"):
+            return base
+    return "en"
+
+
+def say(english: str, /, **values: Any) -> str:
+    """`english` (a SAID template, or a TEXTS label) in the page's language, with `values` filled in."""
+    template = (SAID.get(english) or TEXTS.get(english, english)) if page_language() == "ru" else english
+    return template.format(**values) if values else template
+
+
+def span(seconds: float) -> str:
+    """A duration as people say it, in the page's language: "3 days", "3 дня"."""
+    english = duration(seconds)
+    if page_language() != "ru":
+        return english
+    number, unit = english.split(" ", 1)
+    n, forms = int(number), UNITS_RU[unit.rstrip("s")]
+    form = (
+        forms[0]
+        if n % 10 == 1 and n % 100 != 11
+        else forms[1]
+        if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14
+        else forms[2]
+    )
+    return f"{n} {form}"

@@ -17,7 +17,7 @@ from ..gradio_errors import user_errors
 from ..practice import LEVELS, PracticeCoach
 from ..practice_record import RUNGS, record_of
 from ..prompts import DEFAULT_LEVEL
-from .language import tr
+from .language import say, tr
 from .page import Page, Shown, Updates
 from .render import plain
 from .workspace import Workspace
@@ -33,26 +33,39 @@ INTRO = (
 
 def exercise_text(entry: dict[str, Any]) -> str:
     """The exercise as the learner reads it: title, where it came from, the task; never its tests."""
-    source = "written for this chat" if entry["origin"] == "model" else "from the practice set"
+    source = say("written for this chat" if entry["origin"] == "model" else "from the practice set")
     if entry["origin"] != "model" and entry.get("model_refused"):
-        source += f" (the model's exercise was not used: {entry['model_refused']})"
-    tests = len(entry["tests"])
-    return (
-        f"**Exercise: {plain(entry['title'])}** · *{source}*\n\n{entry['task']}\n\n"
-        f"*{tests} hidden tests. Write your solution in the editor above, then press **Check my solution**.*"
+        source += say(" (the model's exercise was not used: {why})", why=say(entry["model_refused"]))
+    title = say("**Exercise: {title}** · *{source}*", title=plain(entry["title"]), source=source)
+    how = say(
+        "*{n} hidden tests. Write your solution in the editor above, then press **Check my solution**.*",
+        n=len(entry["tests"]),
     )
+    return f"{title}\n\n{entry['task']}\n\n{how}"
 
 
 def ladder_text(entry: dict[str, Any]) -> str:
     """What the learner has asked to see so far: the hint, then the pseudocode, then the solution."""
     parts = []
     if entry["rung"] >= 1:
-        parts.append(f"**Hint:** {entry['hint']}")
+        parts.append(say("**Hint:** {text}", text=entry["hint"]))
     if entry["rung"] >= 2:
-        parts.append(f"**Pseudocode:**\n```text\n{entry['pseudocode']}\n```")
+        parts.append(f"{say('**Pseudocode:**')}\n```text\n{entry['pseudocode']}\n```")
     if entry["rung"] >= 3:
-        parts.append(f"**Solution:**\n```python\n{entry['solution']}```")
+        parts.append(f"{say('**Solution:**')}\n```python\n{entry['solution']}```")
     return "\n\n".join(parts)
+
+
+def outcome_text(last: dict[str, Any]) -> str:
+    """A check's outcome in the page's language: how many hidden tests pass, never which."""
+    if last["solved"]:
+        return say("All {total} hidden tests pass. Solved!", total=last["total"])
+    if last.get("error"):
+        return f"{say('Your code does not run:')}\n```text\n{last['error']}\n```"
+    told = say("{passed} of {total} hidden tests pass.", passed=last["passed"], total=last["total"])
+    if last.get("raised"):
+        told += say(" One of them raised {error} in your code.", error=last["raised"])
+    return told + say(" Keep going!")
 
 
 def result_text(entry: dict[str, Any]) -> str:
@@ -60,20 +73,28 @@ def result_text(entry: dict[str, Any]) -> str:
     if not last:
         return ""
     mark = "✅" if last["solved"] else "❌"
-    runs = f"{entry['runs']} run{'s' if entry['runs'] != 1 else ''}"
-    help_ = f", with {entry['solved_with']}" if entry.get("solved_with") not in (None, "no help") else ""
-    return f"{mark} {plain(last['message'])} *({runs}{help_})*"
+    about = say("{runs} runs", runs=entry["runs"])
+    if entry.get("solved_with") not in (None, "no help"):
+        about += ", " + say("with {help}", help=say(entry["solved_with"]))
+    told = outcome_text(last)
+    if "\n" in told:  # an error shown as a block: the runs go on the first line
+        first, rest = told.split("\n", 1)
+        return f"{mark} {first} *({about})*\n{rest}"
+    return f"{mark} {plain(told)} *({about})*"
 
 
 def earlier_text(exercises: list[dict[str, Any]]) -> str:
     """The chat's earlier exercises and how each went."""
     rows = []
     for entry in exercises:
+        title = plain(entry["title"])
         if entry["solved"]:
-            rows.append(f"✅ {plain(entry['title'])} (solved in {entry['runs']} runs, {entry['solved_with']})")
+            done = "✅ {title} (solved in {runs} runs, {help})"
+            rows.append(say(done, title=title, runs=entry["runs"], help=say(entry["solved_with"])))
         else:
-            rows.append(f"⬜ {plain(entry['title'])} (not solved: best {entry['best']} of {len(entry['tests'])})")
-    return ("**Earlier in this chat:** " + " · ".join(rows)) if rows else ""
+            best = "⬜ {title} (not solved: best {best} of {total})"
+            rows.append(say(best, title=title, best=entry["best"], total=len(entry["tests"])))
+    return (say("**Earlier in this chat:** ") + " · ".join(rows)) if rows else ""
 
 
 @dataclass

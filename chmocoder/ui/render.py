@@ -16,9 +16,9 @@ from ..attachments import collapsed
 from ..chat_search import MAX_HITS, Hit
 from ..checks import python_blocks
 from ..fences import BACKTICKS, code_block
-from ..library import duration
 from ..prompts import LEVEL_LABELS, TASK_LABELS
 from ..records import Attachment
+from .language import page_language, say, span
 
 CODE = re.compile(r"(```[\s\S]*?(?:```|$)|`[^`\n]+`)")
 FENCE_LINE = re.compile(r"^ {0,3}```", re.M)
@@ -104,7 +104,7 @@ def closed_fences(text: str) -> str:
 def verdict_markdown(verdict: dict[str, Any]) -> str:
     """One line under an answer: ✅ verified…, ❌ what still fails (the check and what it gave), ℹ️ not checked…"""
     status = verdict.get("status", "")
-    line = f"{VERDICT_ICONS.get(status, OTHER_ICON)} {plain(verdict.get('summary') or status)}"
+    line = f"{VERDICT_ICONS.get(status, OTHER_ICON)} {plain(verdict_summary(verdict))}"
     failing = verdict.get("failing") if status == "failed" else None
     if not failing:
         return line
@@ -115,14 +115,32 @@ def verdict_markdown(verdict: dict[str, Any]) -> str:
     return f"{line} — {inline_code(detail)}" if detail else line
 
 
+def verdict_summary(verdict: dict[str, Any]) -> str:
+    """The stored verdict's summary (Verdict.summary's words), or in Russian on a Russian page."""
+    summary = verdict.get("summary") or verdict.get("status", "")
+    status, passed, total = verdict.get("status", ""), verdict.get("passed", 0), verdict.get("total", 0)
+    repairs = verdict.get("repairs", 0)
+    if page_language() != "ru" or status not in ("verified", "failed", "not_checked"):
+        return summary
+    if status == "not_checked":
+        return say("not checked: {reason}", reason=verdict.get("reason", ""))
+    if status == "verified":
+        told = "verified: {passed}/{total} checks passed" + (" after {repairs} repairs" if repairs else "")
+    else:
+        told = "{failing} of {total} checks" + (" still fail after {repairs} repairs" if repairs else " fail")
+    return say(told, passed=passed, failing=total - passed, total=total, repairs=repairs)
+
+
 def attempt_title(number: int, attempt: dict[str, Any]) -> str:
     """A draft a repair replaced (with its verdict), a repair that was not used, or one cut short."""
     if attempt.get("stopped"):
-        return f"Attempt {number} — stopped before it was checked"
+        return say("Attempt {n} — stopped before it was checked", n=number)
     if attempt.get("rejected"):
-        return f"Attempt {number} — not used: {attempt['rejected']}"
-    summary = (attempt.get("verdict") or {}).get("summary")
-    return f"Earlier attempt {number} — {summary}" if summary else f"Earlier attempt {number}"
+        return say("Attempt {n} — not used: {why}", n=number, why=attempt["rejected"])
+    verdict = attempt.get("verdict")
+    if verdict and verdict.get("summary"):
+        return say("Earlier attempt {n} — {summary}", n=number, summary=verdict_summary(verdict))
+    return say("Earlier attempt {n}", n=number)
 
 
 def attempt_markdown(number: int, attempt: dict[str, Any]) -> str:
@@ -186,33 +204,35 @@ def feedback_values(messages: list[dict[str, Any]]) -> list[str | None]:
 def stats_line(stats: dict[str, Any]) -> str:
     if not stats:
         return ""
-    parts = [f"{stats.get('completion_tokens', 0)} tokens"]
+    parts = [say("{n} tokens", n=stats.get("completion_tokens", 0))]
     if stats.get("picked_task") in TASK_LABELS:
-        parts.insert(0, f"Auto: {TASK_LABELS[stats['picked_task']]}")
+        parts.insert(0, say("Auto: {task}", task=say(TASK_LABELS[stats["picked_task"]])))
     if stats.get("tokens_per_s"):
-        parts.append(f"{stats['tokens_per_s']:.1f} tokens/s")
+        parts.append(say("{rate} tokens/s", rate=f"{stats['tokens_per_s']:.1f}"))
     if stats.get("ttft_s") is not None:
-        parts.append(f"first token after {stats['ttft_s']:.2f} s")
+        parts.append(say("first token after {s} s", s=f"{stats['ttft_s']:.2f}"))
     if stats.get("model_passes", 1) > 1:
-        parts.append(f"{stats['model_passes']} model passes")
+        parts.append(say("{n} model passes", n=stats["model_passes"]))
     if stats.get("checks_s"):
-        parts.append(f"checks {stats['checks_s']:.1f} s")
+        parts.append(say("checks {s} s", s=f"{stats['checks_s']:.1f}"))
     if stats.get("dropped_messages"):
-        files = f" (with the files {', '.join(stats['dropped_files'])})" if stats.get("dropped_files") else ""
-        parts.append(f"{stats['dropped_messages']} oldest messages{files} left out to fit the context window")
+        names = ", ".join(stats.get("dropped_files") or [])
+        files = say(" (with the files {names})", names=names) if names else ""
+        told = "{n} oldest messages{files} left out to fit the context window"
+        parts.append(say(told, n=stats["dropped_messages"], files=files))
     return " · ".join(parts)
 
 
 def header_line(meta: dict[str, str] | None, row: dict[str, Any] | None = None) -> str:
     """Title, task and level; with the chat's row in the list, when it expires."""
     if not meta:
-        return "**New chat**"
-    title = html.escape(meta.get("title") or "New chat", quote=False)
-    task = TASK_LABELS.get(meta.get("task", ""), "")
-    level = LEVEL_LABELS.get(meta.get("level", ""), "")
+        return say("**New chat**")
+    title = html.escape(meta.get("title") or say("New chat"), quote=False)
+    task = say(TASK_LABELS.get(meta.get("task", ""), ""))
+    level = say(LEVEL_LABELS.get(meta.get("level", ""), ""))
     line = f"**{title}** · {task} · {level}"
     if row is not None and row.get("expires_at"):
-        line += f" · expires in {duration(max(60, row['expires_at'] - time.time()))}"
+        line += say(" · expires in {span}", span=span(max(60, row["expires_at"] - time.time())))
     return line
 
 
@@ -231,7 +251,7 @@ GUEST_MARK = " · opened by link"
 
 def chat_choices(chats: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """The sidebar's list; a chat someone else started (opened by its id) says so."""
-    return [((c["title"] or "New chat") + (GUEST_MARK if c.get("guest") else ""), c["id"]) for c in chats]
+    return [((c["title"] or say("New chat")) + (say(GUEST_MARK) if c.get("guest") else ""), c["id"]) for c in chats]
 
 
 def open_row(chats: list[dict[str, Any]], chat_id: str) -> dict[str, Any] | None:
@@ -244,23 +264,29 @@ def expiry_note(row: dict[str, Any] | None, now: float | None = None) -> str:
     if row is None or not row.get("expires_at"):
         return ""
     left = row["expires_at"] - (time.time() if now is None else now)
-    when = "in less than a minute" if left < 60 else f"in {duration(left)}"
-    return f"*Expires {when}: it is kept {duration(row['keep_s'])} after its last message.*"
+    keep = span(row["keep_s"])
+    if left < 60:
+        return say("*Expires in less than a minute: it is kept {keep} after its last message.*", keep=keep)
+    return say("*Expires in {span}: it is kept {keep} after its last message.*", span=span(left), keep=keep)
 
 
 def keep_choices(seconds: list[int]) -> list[tuple[str, int]]:
-    return [(f"{duration(s)} after the last message", s) for s in seconds]
+    return [(say("{span} after the last message", span=span(s)), s) for s in seconds]
 
 
 def hit_choices(hits: list[Hit]) -> list[tuple[str, str]]:
     """A search's results in the sidebar's list: the title, and the matching line unless it is the title."""
-    return [((h.title or "New chat") + ("" if h.role == "title" else f" — {h.line}"), h.chat_id) for h in hits]
+    return [((h.title or say("New chat")) + ("" if h.role == "title" else f" — {h.line}"), h.chat_id) for h in hits]
 
 
 def search_note(query: str, found: int) -> str:
     if not found:
-        return f"*No chat holds every word of “{html.escape(query.strip(), quote=False)}”.*"
-    return f"*{found} chat{'s' if found != 1 else ''} found ({'at most ' if found == MAX_HITS else ''}newest first).*"
+        return say("*No chat holds every word of “{query}”.*", query=html.escape(query.strip(), quote=False))
+    if found == 1:
+        return say("*1 chat found (newest first).*")
+    most = found == MAX_HITS
+    told = "*{found} chats found (at most newest first).*" if most else "*{found} chats found (newest first).*"
+    return say(told, found=found)
 
 
 # -- the workspace ------------------------------------------------------------------------------
@@ -297,7 +323,9 @@ def run_line(outcome: dict[str, Any]) -> str:
     status, code, message = outcome.get("status"), outcome.get("exit_code"), outcome.get("message") or ""
     if status in ("ok", "error") and code is not None:
         icon = "✅" if code == 0 else "❌"
-        return f"{icon} exit {code} · {took}" + (f" · {plain(message)}" if message else "")
+        return say("{icon} exit {code} · {took}", icon=icon, code=code, took=took) + (
+            f" · {plain(message)}" if message else ""
+        )
     return f"⚠️ {plain(message or str(status))} · {took}"
 
 
