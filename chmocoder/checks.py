@@ -103,7 +103,8 @@ def code_blocks(markdown: str) -> list[CodeBlock]:
     return [CodeBlock(m.group(1).lower(), m.group(2)) for m in FENCE.finditer(markdown)]
 
 
-def _parses(code: str) -> bool:
+def parses(code: str) -> bool:
+    """Whether `code` is Python that compiles to a syntax tree."""
     try:
         ast.parse(code)
     except SyntaxError:
@@ -120,7 +121,7 @@ def python_blocks(markdown: str) -> list[str]:
         if not code.strip():
             continue
         if block.language in PYTHON_TAGS or (
-            block.language == "" and (_parses(code) and re.search(r"\b(def|import|print|return|class)\b", code))
+            block.language == "" and (parses(code) and re.search(r"\b(def|import|print|return|class)\b", code))
         ):
             found.append(code)
         elif block.language == "" and code.lstrip().startswith(">>>"):
@@ -438,7 +439,7 @@ def user_checks(message: str, functions: list[str], original: str) -> list[Check
     while match := USER_CALL.search(message, position):
         position = match.end("verb")  # the rest of the line may hold the next claim
         call, rest = match.group("call"), _until_next_call(match.group("rest"))
-        if call.split("(")[0] not in functions or not _parses(call) or _after_another(message, match.start()):
+        if call.split("(")[0] not in functions or not parses(call) or _after_another(message, match.start()):
             continue
         instead = INSTEAD.search(rest)
         if original and not instead and not EXPECTED.search(match.group("verb")):

@@ -15,7 +15,9 @@ import ast
 import json
 import logging
 import re
+import threading
 import time
+import zlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -40,9 +42,15 @@ PRACTICE_SYSTEM = (
     "You are a patient programming teacher. You write one small Python exercise at a time, in exactly "
     "the format you are asked for, with tests that its solution passes."
 )
-RAISED = re.compile(r"^(\w+(?:Error|Exception))\b")  # a failing test's detail that is an exception in the code
+# A failing test's detail that is an exception raised in the code (an assert that is not `==` failing
+# gives a bare AssertionError: that is the test's, not the code's).
+RAISED = re.compile(r"^(?!AssertionError\b)(\w+(?:Error|Exception))\b")
 SECTIONS = ("TITLE", "TASK", "FUNCTION", "STARTER", "TESTS", "HINT", "PSEUDOCODE", "SOLUTION")
-SECTION = re.compile(rf"^\s*(?:\*\*|#+\s*)?({'|'.join(SECTIONS)})(?:\*\*)?\s*:?\s*(?:\*\*)?", re.M | re.I)
+# A section starts a line, in capitals, with a colon: "TASK:", "**TASK:**", "## TASK:" (never in code).
+SECTION = re.compile(rf"^[ \t]*(?:\*\*|#+[ \t]*)?({'|'.join(SECTIONS)})\b(?:\*\*)?[ \t]*:(?:\*\*)?", re.M)
+FENCED = re.compile(r"^[ \t]*```.*?^[ \t]*```", re.M | re.S)
+LOCK_STRIPES = 64
+KEPT_EXERCISES = 20  # a chat's record keeps this many; earlier ones keep their results, not their code
 
 
 def exercise_request(topic: str, level: str) -> str:
@@ -65,7 +73,8 @@ def exercise_request(topic: str, level: str) -> str:
 
 
 def _sections(text: str) -> dict[str, str]:
-    found = list(SECTION.finditer(text))
+    fenced = [(m.start(), m.end()) for m in FENCED.finditer(text)]
+    found = [m for m in SECTION.finditer(text) if not any(a < m.start() < b for a, b in fenced)]
     parts: dict[str, str] = {}
     for here, after in zip(found, [*found[1:], None], strict=False):
         end = after.start() if after is not None else len(text)
@@ -92,7 +101,7 @@ def parse_exercise(text: str) -> Exercise | None:
     parts = _sections(text)
     if any(not parts.get(name) for name in SECTIONS):
         return None
-    function = parts["FUNCTION"].strip("`* ").split("(")[0].strip()
+    function = parts["FUNCTION"].strip("`* ").removeprefix("def ").split("(")[0].strip()
     starter, solution = _code(parts["STARTER"]), _code(parts["SOLUTION"])
     if not function.isidentifier() or not all(_defines(code, function) for code in (starter, solution)):
         return None
@@ -102,14 +111,6 @@ def parse_exercise(text: str) -> Exercise | None:
     hint, pseudocode = parts["HINT"].strip(), _code(parts["PSEUDOCODE"]).strip()
     title, task = parts["TITLE"].strip("*# "), parts["TASK"].strip()
     return Exercise(title[:80], task, function, starter, tests, hint, pseudocode, solution, origin="model")
-
-
-def _parses(code: str) -> bool:
-    try:
-        ast.parse(code)
-    except SyntaxError:
-        return False
-    return True
 
 
 def _defines(code: str, function: str) -> bool:
@@ -143,6 +144,7 @@ class CheckOutcome:
     solved: bool
     message: str
     raised: str = ""  # an exception the code raised in a failing test ("ZeroDivisionError")
+    limit: str = ""  # a sandbox limit the code hit ("stopped after 5 s (the time limit)")
     error: str = ""  # why the code does not run at all (its SyntaxError or load error)
 
     def as_dict(self) -> dict[str, Any]:
@@ -160,10 +162,13 @@ def _told(verdict: Verdict, exercise: Exercise) -> CheckOutcome:
         return CheckOutcome(0, total, False, f"Your code does not run: {error}", error=error)
     if verdict.status == "verified":
         return CheckOutcome(total, total, True, f"All {total} hidden tests pass. Solved!")
-    raised = sorted({m.group(1) for row in verdict.checks if (m := RAISED.match(row.get("detail", "")))})
+    failed = [row.get("detail", "") for row in verdict.checks if not row["passed"]]
+    raised = sorted({m.group(1) for detail in failed if (m := RAISED.match(detail))})
+    limit = next((detail for detail in failed if detail.endswith("limit)")), "")
     also = f" One of them raised {raised[0]} in your code." if raised else ""
+    also += f" Your code was {limit}." if limit else ""
     told = f"{verdict.passed} of {total} hidden tests pass.{also} Keep going!"
-    return CheckOutcome(verdict.passed, total, False, told, raised=raised[0] if raised else "")
+    return CheckOutcome(verdict.passed, total, False, told, raised=raised[0] if raised else "", limit=limit)
 
 
 class PracticeCoach:
@@ -173,6 +178,8 @@ class PracticeCoach:
         self.service = service
         self.verifier = verifier
         self.runner = runner
+        # A lock per chat (striped: a bounded set) around each read-modify-write of its record.
+        self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
 
     # -- the record ----------------------------------------------------------------------------------
 
@@ -209,7 +216,7 @@ class PracticeCoach:
         if not self.verifier.available:
             raise Unavailable(f"practice needs the code sandbox, which is off: {self.runner.reason}")
         topic = self._topic(chat_id)
-        record = self.record(chat_id)
+        given = {e["function"] for e in self.record(chat_id)["exercises"]}
         try:
             written = self.service.side_pass(PRACTICE_SYSTEM, exercise_request(topic, level), EXERCISE_TOKENS, chat_id)
         except (EngineError, ChatError) as exc:
@@ -217,14 +224,17 @@ class PracticeCoach:
             written = ""
         exercise, why = self.vet(parse_exercise(written))
         if exercise is None:
-            given = {e["function"] for e in record["exercises"]}
             exercise = in_language(nearest_exercise(topic, given), question_language(topic))
         log.info("practice exercise chat=%s origin=%s why=%s", chat_id, exercise.origin, why or "-")
         entry = {k: v for k, v in asdict(exercise).items() if k != "words"}
         entry |= {"started": time.time(), "level": level, "runs": 0, "best": 0, "rung": 0, "solved": False}
         entry |= {"code": exercise.starter, "model_refused": why}
-        record["exercises"].append(entry)
-        self._save(chat_id, record)
+        with self._locked(chat_id):  # read again: a check or a hint may have landed during the model's pass
+            record = self.record(chat_id)
+            for earlier in record["exercises"][: 1 - KEPT_EXERCISES]:
+                earlier.pop("code", None)
+            record["exercises"] = [*record["exercises"][1 - KEPT_EXERCISES :], entry]
+            self._save(chat_id, record)
         return entry
 
     def _topic(self, chat_id: str) -> str:
@@ -242,7 +252,10 @@ class PracticeCoach:
         """The model's exercise if its solution passes its tests and its starter does not; else why not."""
         if exercise is None:
             return None, "not in the asked format"
-        if self.verifier.run(hidden_plan(exercise.solution, exercise)).status != "verified":
+        solved = self.verifier.run(hidden_plan(exercise.solution, exercise))
+        if solved.status == "not_checked":
+            return None, "the sandbox could not check it"
+        if solved.status != "verified":
             return None, "its solution fails its own tests"
         if self.verifier.run(hidden_plan(exercise.starter, exercise)).status == "verified":
             return None, "its starter already passes"
@@ -251,14 +264,15 @@ class PracticeCoach:
     # -- the learner's attempts ----------------------------------------------------------------------
 
     def check(self, chat_id: str, owner: str, code: Any) -> CheckOutcome:
-        """Run the learner's code against the current exercise's hidden tests; the result is kept."""
-        exercise_entry = self.current(chat_id, owner)
+        """Run the learner's code against the current exercise's hidden tests; the result is kept
+        with that exercise (even if a new one was given meanwhile)."""
+        entry = self.current(chat_id, owner)
         code = self.runner.validate(code)
-        exercise = _exercise_of(exercise_entry)
-        if _parses(code) and not _defines(code, exercise.function):
+        exercise = _exercise_of(entry)
+        if ck.parses(code) and not _defines(code, exercise.function):
             raise InvalidInput(f"your code must define the function {exercise.function}(); keep its name")
         outcome = _told(self.verifier.run(hidden_plan(code, exercise)), exercise)
-        self._update(chat_id, lambda entry: _after_run(entry, outcome, code))
+        self._update(chat_id, entry["started"], lambda kept: _after_run(kept, outcome, code))
         return outcome
 
     def hint(self, chat_id: str, owner: str) -> dict[str, Any]:
@@ -266,13 +280,22 @@ class PracticeCoach:
         entry = self.current(chat_id, owner)
         if entry["rung"] >= len(RUNGS):
             raise InvalidInput("the solution is already shown; press Practice for a new exercise")
-        return self._update(chat_id, lambda e: e.update(rung=e["rung"] + 1))
+        return self._update(chat_id, entry["started"], lambda kept: kept.update(rung=min(len(RUNGS), kept["rung"] + 1)))
 
-    def _update(self, chat_id: str, change: Any) -> dict[str, Any]:
-        record = self.record(chat_id)
-        change(record["exercises"][-1])
-        self._save(chat_id, record)
-        return record["exercises"][-1]
+    def _locked(self, chat_id: str) -> threading.Lock:
+        return self._locks[zlib.crc32(chat_id.encode()) % LOCK_STRIPES]
+
+    def _update(self, chat_id: str, started: float, change: Any) -> dict[str, Any]:
+        """Change the exercise given at `started`, read afresh under this chat's lock (the page's
+        events for one chat run at once: Check in the sandbox's queue, Practice in the model's)."""
+        with self._locked(chat_id):
+            record = self.record(chat_id)
+            entry = next((e for e in record["exercises"] if e["started"] == started), None)
+            if entry is None:
+                raise InvalidInput("that exercise is no longer kept in this chat; press Practice for a new one")
+            change(entry)
+            self._save(chat_id, record)
+            return entry
 
 
 def _exercise_of(entry: dict[str, Any]) -> Exercise:

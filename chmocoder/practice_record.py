@@ -23,4 +23,37 @@ def record_of(meta: dict[str, Any] | None) -> dict[str, Any]:
         record = json.loads(raw) if raw else {}
     except ValueError:
         record = {}
-    return record if isinstance(record, dict) and isinstance(record.get("exercises"), list) else {"exercises": []}
+    exercises = record.get("exercises") if isinstance(record, dict) else None
+    if not isinstance(exercises, list):
+        return {"exercises": []}
+    return {"exercises": [kept for entry in exercises if (kept := _usable(entry)) is not None]}
+
+
+DEFAULTS: dict[str, Any] = {
+    "title": "",
+    "task": "",
+    "starter": "",
+    "hint": "",
+    "pseudocode": "",
+    "solution": "",
+    "origin": "set",
+    "started": 0.0,
+    "runs": 0,
+    "best": 0,
+    "rung": 0,
+    "solved": False,
+    "model_refused": "",
+}
+
+
+def _usable(entry: Any) -> dict[str, Any] | None:
+    """An entry with every field a reader needs (an older or damaged one filled in), or None when it
+    cannot be an exercise (no function, no tests): a bad entry must not stop the chat from opening."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("function"), str) or not entry.get("tests"):
+        return None
+    kept = DEFAULTS | {k: v for k, v in entry.items() if v is not None}
+    kept["rung"] = min(max(int(kept["rung"]) if isinstance(kept["rung"], int) else 0, 0), len(RUNGS))
+    if kept["solved"]:
+        kept.setdefault("solved_with", RUNGS[kept["rung"] - 1] if kept["rung"] else "no help")
+    kept.setdefault("code", kept["starter"])
+    return kept

@@ -93,17 +93,19 @@ def test_the_servers_lines_follow_the_browser_and_the_switch(service: ChatServic
             "repairs": 0,
             "summary": "verified: 4/4 checks passed",
         }
-        assert render.verdict_markdown(verdict) == "✅ проверено: пройдено 4 из 4 проверок"
+        assert render.verdict_markdown(verdict) == "✅ проверено: пройдены проверки — 4 из 4"
         assert "(упражнение модели не подошло: не в заданном формате)" in practice.exercise_text(entry)
         assert "*Скрытых тестов: 4." in practice.exercise_text(entry)
         ladder = practice.ladder_text(entry)
         assert ladder.startswith("**Подсказка:** Сначала проверьте") and "**Псевдокод:**" in ladder
         assert practice.result_text(entry) == (
             "❌ Пройдено скрытых тестов: 3 из 4. В одном из них ваш код выбросил ZeroDivisionError. "
-            "Продолжайте! *(запусков: 2, с подсказкой: подсказка)*"
+            "Продолжайте! *(запусков: 2, с подсказкой)*"
         )
     with page_in("ru-RU", cookie="en"):  # the switch wins over the browser
         assert page_language() == "en" and render.stats_line(stats).startswith("12 tokens")
     with page_in("de-DE,de;q=0.9,en;q=0.5"):
         assert page_language() == "en"
     assert page_language() == "en", "outside a request (exports, logs): English"
+    solved_at_once = entry | {"runs": 1, "solved_with": "no help", "last": {"solved": True, "total": 4, "passed": 4}}
+    assert practice.result_text(solved_at_once) == "✅ All 4 hidden tests pass. Solved! *(1 run)*"

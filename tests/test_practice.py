@@ -4,6 +4,8 @@ topic, hidden tests that are run but never shown, the hint ladder, and the recor
 from __future__ import annotations
 
 import json
+import threading
+import time
 from contextlib import closing
 
 import pytest
@@ -74,6 +76,8 @@ def test_every_built_in_exercise_is_solvable_and_its_starter_is_not(sandbox: San
 
 EVERY_EXERCISE = """
 import json
+import threading
+import time
 def failures(code, tests):
     failed = 0
     for test in tests:
@@ -86,6 +90,17 @@ def failures(code, tests):
     return failed
 print(json.dumps([[failures(s, t), failures(b, t)] for s, b, t in json.loads(%r)]))
 """
+
+
+def test_a_models_exercise_is_read_whatever_its_prose_and_code_start_with() -> None:
+    # Lines that begin with a section's word ("Function returns…", `titled = …`) are not sections.
+    tricky = WELL_FORMED.replace(
+        "TASK: Write `double_all(nums)`. It returns a new list with every number doubled.",
+        "TASK: Write `double_all(nums)`.\nFunction returns a new list; tests use small lists.",
+    ).replace("    return [2 * n for n in nums]", "    titled = [2 * n for n in nums]\n    return titled")
+    exercise = parse_exercise(tricky.replace("FUNCTION: double_all", "FUNCTION: def double_all(nums)"))
+    assert exercise is not None and exercise.function == "double_all"
+    assert exercise.task.endswith("tests use small lists.") and "return titled" in exercise.solution
 
 
 def test_a_models_exercise_is_kept_only_if_its_solution_passes_its_own_tests(coach: PracticeCoach) -> None:
@@ -166,6 +181,48 @@ def test_a_chat_in_russian_gets_its_exercise_in_russian(coach: PracticeCoach, se
     assert (entry["title"], entry["function"]) == ("Среднее значение списка", "average")
     assert entry["task"].startswith("Напишите `average(nums)`") and "пуст" in entry["hint"]
     assert coach.check(chat_id, ME, entry["solution"]).solved  # the same hidden tests
+
+
+def test_a_wrong_answer_is_not_blamed_on_an_exception_the_code_did_not_raise(
+    coach: PracticeCoach, service: ChatService
+) -> None:
+    chat_id = a_chat(service, "How do I reverse a string with slicing to check for a palindrome?")
+    entry = coach.start(chat_id, ME, "beginner")
+    assert entry["function"] == "is_palindrome"  # its tests are `assert f(x) is True`, not `==`
+    wrong = coach.check(chat_id, ME, "def is_palindrome(text):\n    return False\n")
+    assert wrong.message == "1 of 4 hidden tests pass. Keep going!" and not wrong.raised
+
+
+def test_a_hint_taken_while_the_next_exercise_is_written_is_kept(coach: PracticeCoach, service: ChatService) -> None:
+    chat_id = a_chat(service, "How do I count how often each word appears, with a dict?")
+    coach.start(chat_id, ME, "beginner")
+    writing = threading.Thread(target=coach.start, args=(chat_id, ME, "beginner"))
+    writing.start()  # the model writes the next exercise for a few seconds
+    time.sleep(0.3)
+    assert coach.hint(chat_id, ME)["rung"] == 1
+    assert writing.is_alive(), "the hint must land while the next exercise is being written"
+    writing.join()
+    first, second = coach.record(chat_id)["exercises"]
+    assert (first["title"], first["rung"], second["rung"]) == ("Count the words", 1, 0)
+
+
+def test_a_damaged_record_does_not_stop_the_chat_from_opening(
+    coach: PracticeCoach, service: ChatService, redis_client: redis.Redis
+) -> None:
+    chat_id = a_chat(service, "How do I sum the even numbers of a list?")
+    good = coach.start(chat_id, ME, "beginner")
+    old = {k: v for k, v in good.items() if k not in ("rung", "runs", "best", "model_refused")} | {"solved": True}
+    damaged = {"exercises": ["junk", {"title": "no tests"}, old | {"rung": 9}, good]}
+    redis_client.hset(chat_keys(chat_id)[0], "practice", json.dumps(damaged))
+    exercises = coach.record(chat_id)["exercises"]
+    assert [(e["title"], e["rung"], e["runs"], e.get("solved_with")) for e in exercises] == [
+        (good["title"], 3, 0, "solution"),
+        (good["title"], 0, 0, None),
+    ]
+    meta, messages = service.chat(chat_id)
+    assert len(json.loads(export.to_json(meta, messages))["practice"]) == 2
+    redis_client.hset(chat_keys(chat_id)[0], "practice", "{not json")
+    assert coach.record(chat_id) == {"exercises": []}
 
 
 def test_practice_is_refused_clearly_where_it_does_not_apply(coach: PracticeCoach, service: ChatService) -> None:

@@ -68,8 +68,8 @@ def build_ui(
     runner: CodeRunner | None = None,
     coach: PracticeCoach | None = None,
 ) -> gr.Blocks:
-    """The page; `runner` runs the workspace's code and `coach` its exercises (None: the workspace
-    says code cannot run here)."""
+    """The page; `runner` runs the workspace's code and `coach` its exercises (None: this server has
+    no sandbox: the workspace says code cannot run here, and Practice says it needs one)."""
     with gr.Blocks(title="ChMOCoder") as demo:
         page = Page(service, library, settings)
         side = sidebar.build(page)

@@ -24,7 +24,7 @@ from ..errors import ChatError, UnknownChat
 from ..gradio_errors import user_errors, warn
 from ..prompts import DEFAULT_LEVEL, DEFAULT_TASK, LEVEL_LABELS, LEVELS, TASK_CHOICES, TASK_LABELS
 from .composer import Composer, box_value
-from .language import tr
+from .language import say, tr
 from .pacing import paced
 from .page import Page, Shown, Updates
 from .render import (
@@ -328,7 +328,7 @@ class Turns:
         answers = on_screen(shown[self.chat.chatbot])
         cut = bool(answers) and STOPPED_MARK in answers[-1]["content"]
         if note and (never_sent or cut):
-            shown[self.chat.stats] = note
+            shown[self.chat.stats] = say(note)
         return shown
 
     # -- wiring ----------------------------------------------------------------------------------------
@@ -376,7 +376,7 @@ def wire_load(
             shown = page.show(wanted, me, fresh=True) | {page.owner: me} | page.loaded(me)
             return shown | restored_draft(shown, stored, wanted, me)
         except UnknownChat:
-            notice = "*That chat has expired or does not exist; this is a new chat.*"
+            notice = say("*That chat has expired or does not exist; this is a new chat.*")
             return page.show("", me, notice=notice) | {page.owner: me} | page.loaded(me)
         except ChatError as exc:
             return {page.owner: me, chat.notice: f"*{exc}*"}
@@ -389,7 +389,7 @@ def wire_load(
         return {
             composer.message: draft,
             page.browser: page.remembered(me, wanted, draft),
-            chat.notice: WAITING_NOTICE,
+            chat.notice: say(WAITING_NOTICE),
         }
 
     outputs = page.outputs | page.load_outputs | share.outputs | set(hide) | {page.owner, sidebar}

@@ -47,6 +47,10 @@ TEXTS: dict[str, str] = {
     "Delete this chat": "Удалить этот чат",
     "Remove from my list": "Убрать из моего списка",
     "Language": "Язык",
+    "*Someone else started this chat: you can read and continue it, not rename, share or delete it.*": (
+        "*Этот чат начал кто-то другой: его можно читать и продолжать, но не переименовывать, не делиться "
+        "им и не удалять.*"
+    ),
     "As the browser": "Как в браузере",
     HINT: "*Esc останавливает ответ · Ctrl+Shift+O новый чат · Ctrl+K поиск*",
     # chat header and chat
@@ -152,7 +156,12 @@ SWITCH_JS = f"""(choice) => {{
   document.cookie = '{STORAGE_KEY}' + cookie + '; path=/; SameSite=Lax';
   window.chmocoderLanguage?.(choice);
 }}"""
-STORED_JS = f"() => localStorage.getItem('{STORAGE_KEY}') || 'auto'"
+# On load: the switch shows the stored choice, and the cookie (the server's copy) is set again.
+STORED_JS = f"""() => {{
+  const choice = localStorage.getItem('{STORAGE_KEY}') || 'auto';
+  if (choice !== 'auto') document.cookie = '{STORAGE_KEY}=' + choice + '; max-age=31536000; path=/; SameSite=Lax';
+  return choice;
+}}"""
 
 # In the page's <head>: apply the stored choice once Gradio has set up its languages.
 HEAD = f"""<script>
@@ -191,25 +200,33 @@ SAID: dict[str, str] = {
     "*{found} chats found (newest first).*": "*Найдено чатов: {found} (сначала новые).*",
     "*{found} chats found (at most newest first).*": "*Найдено чатов: {found} (показаны не все, сначала новые).*",
     "*1 chat found (newest first).*": "*Найден 1 чат.*",
+    "*That chat has expired or does not exist; this is a new chat.*": (
+        "*Этот чат истёк или не существует; это новый чат.*"
+    ),
+    "*Your last message was still waiting for the model when the page closed; it is back in the box.*": (
+        "*Ваше последнее сообщение ещё ждало модель, когда страница закрылась; оно снова в поле ввода.*"
+    ),
+    "Stopped.": "Остановлено.",
     # the stats line
     "{n} tokens": "токенов: {n}",
     "Auto: {task}": "Авто: {task}",
-    "{rate} tokens/s": "{rate} токенов/с",
+    "{rate} tokens/s": "{rate} ток./с",
     "first token after {s} s": "первый токен через {s} с",
     "{n} model passes": "проходов модели: {n}",
     "checks {s} s": "проверки {s} с",
     " (with the files {names})": " (с файлами {names})",
     "{n} oldest messages{files} left out to fit the context window": (
-        "самые старые сообщения ({n}){files} не вошли в окно контекста"
+        "не вошли в окно контекста старые сообщения: {n}{files}"
     ),
+    "{s} s": "{s} с",
     # verdicts under answers
-    "verified: {passed}/{total} checks passed": "проверено: пройдено {passed} из {total} проверок",
+    "verified: {passed}/{total} checks passed": "проверено: пройдены проверки — {passed} из {total}",
     "verified: {passed}/{total} checks passed after {repairs} repairs": (
-        "проверено: пройдено {passed} из {total} проверок после исправлений ({repairs})"
+        "проверено: пройдены проверки — {passed} из {total}; исправлений: {repairs}"
     ),
-    "{failing} of {total} checks fail": "не проходит проверок: {failing} из {total}",
+    "{failing} of {total} checks fail": "не пройдены проверки — {failing} из {total}",
     "{failing} of {total} checks still fail after {repairs} repairs": (
-        "после исправлений ({repairs}) всё ещё не проходит проверок: {failing} из {total}"
+        "не пройдены проверки — {failing} из {total}, и после исправлений ({repairs})"
     ),
     "not checked: {reason}": "не проверено: {reason}",
     "Earlier attempt {n}": "Прежняя попытка {n}",
@@ -234,8 +251,13 @@ SAID: dict[str, str] = {
     " One of them raised {error} in your code.": " В одном из них ваш код выбросил {error}.",
     " Keep going!": " Продолжайте!",
     "Your code does not run:": "Ваш код не запускается:",
+    "1 run": "1 запуск",
     "{runs} runs": "запусков: {runs}",
-    "with {help}": "с подсказкой: {help}",
+    "with hint": "с подсказкой",
+    "with pseudocode": "с псевдокодом",
+    "with solution": "после показа решения",
+    " Your code was {limit}.": " Ваш код остановлен: {limit}.",
+    "the sandbox could not check it": "песочница не смогла его проверить",
     "hint": "подсказка",
     "pseudocode": "псевдокод",
     "solution": "решение",
@@ -244,25 +266,23 @@ SAID: dict[str, str] = {
     "not in the asked format": "не в заданном формате",
     "its solution fails its own tests": "его решение не проходит его же тесты",
     "its starter already passes": "заготовка уже проходит тесты",
-    "✅ {title} (solved in {runs} runs, {help})": "✅ {title} (решено за {runs} запуск., {help})",
+    "✅ {title} (solved in {runs}, {help})": "✅ {title} (решено; {runs}; {help})",
     "⬜ {title} (not solved: best {best} of {total})": "⬜ {title} (не решено: лучший результат {best} из {total})",
 }
 UNITS_RU = {"minute": ("минуту", "минуты", "минут"), "hour": ("час", "часа", "часов"), "day": ("день", "дня", "дней")}
 
 
 def page_language() -> str:
-    """ "ru" or "en": the switch's cookie, else the first of them in the browser's Accept-Language."""
+    """Which language the page is in: the switch's cookie, else the browser's first language."""
     request = current_request()
     if request is None:
         return "en"
     chosen = (getattr(request, "cookies", None) or {}).get(STORAGE_KEY)
     if chosen in ("en", "ru"):
         return chosen
-    for tag in (request.headers.get("accept-language") or "").split(","):
-        base = tag.split(";")[0].strip().lower().split("-")[0]
-        if base in ("en", "ru"):
-            return base
-    return "en"
+    # The first language only, as the browser's own navigator.language (which Gradio's labels follow).
+    first = (request.headers.get("accept-language") or "").split(",")[0]
+    return "ru" if first.split(";")[0].strip().lower().split("-")[0] == "ru" else "en"
 
 
 def say(english: str, /, **values: Any) -> str:

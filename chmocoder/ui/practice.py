@@ -13,6 +13,8 @@ from typing import Any
 import gradio as gr
 
 from ..client_api import MODEL_QUEUE, SANDBOX_QUEUE
+from ..errors import ChatError
+from ..fences import code_block
 from ..gradio_errors import user_errors
 from ..practice import LEVELS, PracticeCoach
 from ..practice_record import RUNGS, record_of
@@ -50,9 +52,9 @@ def ladder_text(entry: dict[str, Any]) -> str:
     if entry["rung"] >= 1:
         parts.append(say("**Hint:** {text}", text=entry["hint"]))
     if entry["rung"] >= 2:
-        parts.append(f"{say('**Pseudocode:**')}\n```text\n{entry['pseudocode']}\n```")
+        parts.append(f"{say('**Pseudocode:**')}\n{code_block(entry['pseudocode'], 'text')}")
     if entry["rung"] >= 3:
-        parts.append(f"{say('**Solution:**')}\n```python\n{entry['solution']}```")
+        parts.append(f"{say('**Solution:**')}\n{code_block(entry['solution'], 'python')}")
     return "\n\n".join(parts)
 
 
@@ -61,11 +63,17 @@ def outcome_text(last: dict[str, Any]) -> str:
     if last["solved"]:
         return say("All {total} hidden tests pass. Solved!", total=last["total"])
     if last.get("error"):
-        return f"{say('Your code does not run:')}\n```text\n{last['error']}\n```"
+        return f"{say('Your code does not run:')}\n{code_block(last['error'], 'text')}"
     told = say("{passed} of {total} hidden tests pass.", passed=last["passed"], total=last["total"])
     if last.get("raised"):
         told += say(" One of them raised {error} in your code.", error=last["raised"])
+    if last.get("limit"):
+        told += say(" Your code was {limit}.", limit=last["limit"])
     return told + say(" Keep going!")
+
+
+def runs_text(runs: int) -> str:
+    return say("1 run") if runs == 1 else say("{runs} runs", runs=runs)
 
 
 def result_text(entry: dict[str, Any]) -> str:
@@ -73,9 +81,9 @@ def result_text(entry: dict[str, Any]) -> str:
     if not last:
         return ""
     mark = "✅" if last["solved"] else "❌"
-    about = say("{runs} runs", runs=entry["runs"])
+    about = runs_text(entry["runs"])
     if entry.get("solved_with") not in (None, "no help"):
-        about += ", " + say("with {help}", help=say(entry["solved_with"]))
+        about += ", " + say(f"with {entry['solved_with']}")
     told = outcome_text(last)
     if "\n" in told:  # an error shown as a block: the runs go on the first line
         first, rest = told.split("\n", 1)
@@ -89,8 +97,8 @@ def earlier_text(exercises: list[dict[str, Any]]) -> str:
     for entry in exercises:
         title = plain(entry["title"])
         if entry["solved"]:
-            done = "✅ {title} (solved in {runs} runs, {help})"
-            rows.append(say(done, title=title, runs=entry["runs"], help=say(entry["solved_with"])))
+            done = "✅ {title} (solved in {runs}, {help})"
+            rows.append(say(done, title=title, runs=runs_text(entry["runs"]), help=say(entry["solved_with"])))
         else:
             best = "⬜ {title} (not solved: best {best} of {total})"
             rows.append(say(best, title=title, best=entry["best"], total=len(entry["tests"])))
@@ -167,6 +175,16 @@ class PracticePanel:
         self._coach.hint(chat_id, values[page.owner])
         return self.painted(self._coach.record(chat_id)["exercises"])
 
+    def repaint(self, values: Values, page: Page) -> Updates:
+        """The panel for the chat open now: a Practice or Check that ends after the learner opened
+        another chat must not leave the first chat's exercise on screen."""
+        chat_id = values[page.chat_id]
+        try:
+            exercises = self._coach.record(chat_id)["exercises"] if chat_id and self.coach else []
+        except ChatError:
+            return {}
+        return self.painted(exercises)
+
     @property
     def _coach(self) -> PracticeCoach:
         if self.coach is None:
@@ -194,6 +212,7 @@ def wire(page: Page, practice: PracticePanel, level: gr.Dropdown) -> None:
     space, shows = practice.space, set(practice.shows)
     level.change(practice.for_level, {level}, {practice.panel}, **NOW)
     begun = shows | {space.editor, space.result, space.stdout, space.stderr, space.last_run}
+    repainted = {"fn": lambda values: practice.repaint(values, page), "inputs": {page.chat_id}, "outputs": shows} | NOW
     practice.start.click(
         lambda values: practice.begin(values, page, level),
         {page.chat_id, page.owner, level},
@@ -202,7 +221,7 @@ def wire(page: Page, practice: PracticePanel, level: gr.Dropdown) -> None:
         concurrency_limit=page.service.settings.parallel,
         api_visibility="private",
         show_progress_on=[practice.exercise],
-    )
+    ).then(**repainted)
     workers = space.runner.workers if space.runner is not None else 1
     practice.check.click(
         lambda values: practice.run_tests(values, page),
@@ -212,5 +231,5 @@ def wire(page: Page, practice: PracticePanel, level: gr.Dropdown) -> None:
         concurrency_limit=workers,
         api_visibility="private",
         show_progress_on=[practice.result],
-    )
+    ).then(**repainted)
     practice.hint.click(lambda values: practice.next_rung(values, page), {page.chat_id, page.owner}, shows, **NOW)

@@ -1,4 +1,5 @@
-"""What the page shows, as pure functions of stored data: messages, verdicts, stats, headers, links.
+"""What the page shows, as functions of stored data: messages, verdicts, stats, headers, links (in the
+page's language: chmocoder.ui.language.say reads it from the request being handled, like gettext).
 
 Chatbot content is always a list of text parts: a plain string goes through inspect.cleandoc, which
 eats indentation. Text from a person or the model is Markdown whose HTML is shown as text; the few
@@ -319,7 +320,7 @@ def latest_code(messages: list[dict[str, Any]]) -> str:
 
 def run_line(outcome: dict[str, Any]) -> str:
     """How a run ended: "exit 0 · 0.04 s", or the sandbox's word on a limit it hit."""
-    took = f"{outcome.get('duration_s') or 0:.2f} s"
+    took = say("{s} s", s=f"{outcome.get('duration_s') or 0:.2f}")
     status, code, message = outcome.get("status"), outcome.get("exit_code"), outcome.get("message") or ""
     if status in ("ok", "error") and code is not None:
         icon = "✅" if code == 0 else "❌"

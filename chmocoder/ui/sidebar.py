@@ -45,6 +45,7 @@ class Sidebar:
     remove: gr.Button
     guest_note: gr.Markdown
     language: gr.Dropdown
+    keep_seconds: list[int]  # the "Keep it" choices (ChatLibrary.keep_choices), named in the page's language
 
     def paint(self, shown: Shown) -> Updates:
         """Only the browser that started a chat may rename, share or delete it; one that opened it by
@@ -54,7 +55,11 @@ class Sidebar:
         return self.paint_listing(shown) | {
             self.title_box: gr.update(value=(shown.meta or {}).get("title", ""), interactive=creator),
             self.expiry: expiry_note(row),
-            self.keep: gr.update(value=row["keep_s"] if row else None, visible=creator and row is not None),
+            self.keep: gr.update(
+                choices=keep_choices(self.keep_seconds),
+                value=row["keep_s"] if row else None,
+                visible=creator and row is not None,
+            ),
             self.downloads: export_links(f"download/chats/{current}" if current else ""),
             self.share_link: gr.update(value="", visible=creator),
             self.rename: gr.update(visible=creator),
@@ -106,7 +111,7 @@ def build(page: Page) -> Sidebar:
             )
             downloads = gr.HTML("", elem_id="chmocoder-downloads")
             delete = gr.Button(tr("Delete this chat"), variant="stop", size="sm", elem_id="chmocoder-delete")
-            guest_note = gr.Markdown(GUEST_NOTE, visible=False, elem_id="chmocoder-guest-note")
+            guest_note = gr.Markdown(tr(GUEST_NOTE), visible=False, elem_id="chmocoder-guest-note")
             remove = gr.Button(tr("Remove from my list"), size="sm", visible=False, elem_id="chmocoder-remove")
         gr.Markdown(tr(keys.HINT), elem_id="chmocoder-keys")
         language = switch()
@@ -127,6 +132,7 @@ def build(page: Page) -> Sidebar:
         remove,
         guest_note,
         language,
+        page.library.keep_choices(),
     )
     page.paints(
         [chat_list, search, search_note, title_box, expiry, keep, downloads, share_link, rename, share, delete, remove]
