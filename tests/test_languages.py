@@ -85,7 +85,7 @@ def test_the_servers_lines_follow_the_browser_and_the_switch(service: ChatServic
             "1 минуту", "2 минуты", "5 минут", "1 час", "1 день", "2 дня", "21 день",
         ]  # fmt: skip
         stats = {"completion_tokens": 12, "tokens_per_s": 30.0, "ttft_s": 0.25}
-        assert render.stats_line(stats) == "токенов: 12 · 30.0 токенов/с · первый токен через 0.25 с"
+        assert render.stats_line(stats) == "токенов: 12 · 30.0 ток./с · первый токен через 0.25 с"
         verdict = {
             "status": "verified",
             "passed": 4,
