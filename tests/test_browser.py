@@ -1029,6 +1029,7 @@ def test_a_russian_browser_gets_the_russian_interface_and_answers_and_the_switch
         )
         expect(page.get_by_text("Постоянные инструкции")).to_be_visible()
         expect(page.locator("#chmocoder-practice-start")).to_have_text("Практика")
+        expect(page.get_by_text("Найти и исправить ошибку: IndexError в списке")).to_be_visible()  # the starters
         send(page, "Что такое список в Python и как добавить в него элемент?")
         stats = page.locator("#chmocoder-stats")  # the server's lines are in Russian too
         expect(stats).to_contain_text("ток./с", timeout=ANSWER_S * 1000)

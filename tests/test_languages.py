@@ -12,7 +12,7 @@ from gradio.context import LocalContext
 
 from chmocoder.chat import ChatService, TurnOptions
 from chmocoder.prompts import LANGUAGE_RULES, question_language
-from chmocoder.ui import practice, render
+from chmocoder.ui import chat, practice, render
 from chmocoder.ui.language import I18N, STORAGE_KEY, TEXTS, key, page_language, span
 
 CYRILLIC = re.compile(r"[а-яё]", re.I)
@@ -102,6 +102,10 @@ def test_the_servers_lines_follow_the_browser_and_the_switch(service: ChatServic
             "❌ Пройдено скрытых тестов: 3 из 4. В одном из них ваш код выбросил ZeroDivisionError. "
             "Продолжайте! *(запусков: 2, с подсказкой)*"
         )
+        assert render.status_markdown("checking 2 of 3…") == "*⏳ проверка 2 из 3…*"
+        fixing = render.status_markdown("1 of 3 checks fails · fixing (round 1 of 2)")
+        assert fixing == "*⏳ не пройдены проверки — 1 из 3 · исправляю (раунд 1 из 2)*"
+        assert [c["display_text"] for c in chat.example_cards()][0] == "Написать код: функция Фибоначчи с тестами"
     with page_in("ru-RU", cookie="en"):  # the switch wins over the browser
         assert page_language() == "en" and render.stats_line(stats).startswith("12 tokens")
     with page_in("de-DE,de;q=0.9,en;q=0.5"):

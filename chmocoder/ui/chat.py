@@ -24,7 +24,7 @@ from ..errors import ChatError, UnknownChat
 from ..gradio_errors import user_errors, warn
 from ..prompts import DEFAULT_LEVEL, DEFAULT_TASK, LEVEL_LABELS, LEVELS, TASK_CHOICES, TASK_LABELS
 from .composer import Composer, box_value
-from .language import say, tr
+from .language import page_language, say, tr
 from .pacing import paced
 from .page import Page, Shown, Updates
 from .render import (
@@ -67,6 +67,38 @@ EXAMPLES = [
     ),
 ]
 
+# The same starters on a Russian page: (what the card says, the message it sends), by position.
+RUSSIAN_EXAMPLES = [
+    (
+        "функция Фибоначчи с тестами",
+        "Напишите функцию на Python, которая возвращает n-е число Фибоначчи, и несколько тестов к ней.",
+    ),
+    (
+        "IndexError в списке",
+        "Почему это падает и как это исправить?\n```python\nnums = [1, 2, 3]\nprint(nums[3])\n```",
+    ),
+    (
+        "генератор словаря",
+        "Объясните, что делает этот код:\n```python\nsquares = {n: n * n for n in range(5) if n % 2}\n```",
+    ),
+    (
+        "функция среднего",
+        "Сделайте ревью этой функции:\n```python\ndef avg(xs):\n    return sum(xs) / len(xs)\n```",
+    ),
+]
+
+
+def examples() -> list[tuple[str, str, str]]:
+    """The starters as (task, what the card says, the message it sends), in the page's language."""
+    if page_language() != "ru":
+        return EXAMPLES
+    return [(task, label, q) for (task, _, _), (label, q) in zip(EXAMPLES, RUSSIAN_EXAMPLES, strict=True)]
+
+
+def example_cards() -> list[dict[str, str]]:
+    return [{"display_text": f"{say(TASK_LABELS[t])}: {label}", "text": q} for t, label, q in examples()]
+
+
 NOW = {"queue": False, "api_visibility": "private"}
 MODEL_EVENT: dict[str, Any] = {"concurrency_id": MODEL_QUEUE, "api_visibility": "private"}
 READY_JS = "() => { document.body.dataset.chmocoderReady = '1'; }"
@@ -106,7 +138,9 @@ class ChatPanel:
         meta = shown.meta or {}
         updates: Updates = {
             self.chatbot: gr.update(
-                value=chatbot_messages(shown.history), feedback_value=feedback_values(shown.history)
+                value=chatbot_messages(shown.history),
+                feedback_value=feedback_values(shown.history),
+                examples=example_cards(),
             ),
             self.task: meta.get("task", DEFAULT_TASK),
             self.level: meta.get("level", DEFAULT_LEVEL),
@@ -144,7 +178,7 @@ def build(page: Page) -> ChatPanel:
         editable="user",
         sanitize_html=True,
         allow_tags=False,
-        examples=[{"display_text": f"{TASK_LABELS[t]}: {label}", "text": q} for t, label, q in EXAMPLES],
+        examples=example_cards(),  # English here; each paint gives them in the page's language
         placeholder=tr("Ask for code, paste a bug, or ask what a piece of code does."),
         elem_id="chmocoder-chat",
     )
@@ -310,7 +344,8 @@ class Turns:
 
     def pick_example(self, evt: gr.SelectData) -> Updates:
         index = evt.index if isinstance(evt.index, int) else 0
-        return {self.composer.message: EXAMPLES[index][2], self.chat.task: EXAMPLES[index][0]}
+        task, _, message = examples()[index]
+        return {self.composer.message: message, self.chat.task: task}
 
     # -- after a turn: what was kept -------------------------------------------------------------------
 

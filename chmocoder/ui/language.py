@@ -306,3 +306,32 @@ def span(seconds: float) -> str:
         else forms[2]
     )
     return f"{n} {form}"
+
+
+# What a turn says while its code is checked (chmocoder.chat: Reply.status), on a Russian page.
+CHECKING = re.compile(r"^checking (\d+) of (\d+)…$")
+FIXING = re.compile(r"^(?P<summary>.+) · fixing \(round (?P<round>\d+) of (?P<rounds>\d+)\)$")
+FAILING = re.compile(r"^(\d+) of (\d+) checks? (?:still )?fails?(?: after (\d+) repairs?)?$")
+
+
+def say_status(status: str) -> str:
+    """A turn's status line in the page's language; one of another shape stays as it is."""
+    if page_language() != "ru":
+        return status
+    if status == "writing tests for the code…":
+        return "пишу тесты для кода…"
+    if checking := CHECKING.match(status):
+        return "проверка {} из {}…".format(*checking.groups())
+    fixing = FIXING.match(status)
+    if not fixing:
+        return status
+    summary = fixing["summary"]
+    if failing := FAILING.match(summary):
+        count, total, repairs = failing.groups()
+        told = (
+            "{failing} of {total} checks still fail after {repairs} repairs"
+            if repairs
+            else "{failing} of {total} checks fail"
+        )
+        summary = say(told, failing=count, total=total, repairs=repairs)
+    return f"{summary} · исправляю (раунд {fixing['round']} из {fixing['rounds']})"

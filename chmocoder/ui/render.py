@@ -19,7 +19,7 @@ from ..checks import python_blocks
 from ..fences import BACKTICKS, code_block
 from ..prompts import LEVEL_LABELS, TASK_LABELS
 from ..records import Attachment
-from .language import page_language, say, span
+from .language import page_language, say, say_status, span
 
 CODE = re.compile(r"(```[\s\S]*?(?:```|$)|`[^`\n]+`)")
 FENCE_LINE = re.compile(r"^ {0,3}```", re.M)
@@ -153,7 +153,7 @@ def attempt_markdown(number: int, attempt: dict[str, Any]) -> str:
 
 def status_markdown(status: str) -> str:
     """What happens to an answer meanwhile ("checking 2 of 3…"), in italics under it."""
-    return f"*⏳ {plain(status)}*"
+    return f"*⏳ {plain(say_status(status))}*"
 
 
 def answer_content(
