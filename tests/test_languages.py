@@ -12,7 +12,7 @@ from gradio.context import LocalContext
 
 from chmocoder.chat import ChatService, TurnOptions
 from chmocoder.prompts import LANGUAGE_RULES, question_language
-from chmocoder.ui import chat, practice, render
+from chmocoder.ui import chat, composer, practice, render
 from chmocoder.ui.language import I18N, STORAGE_KEY, TEXTS, key, page_language, span
 
 CYRILLIC = re.compile(r"[а-яё]", re.I)
@@ -106,6 +106,8 @@ def test_the_servers_lines_follow_the_browser_and_the_switch(service: ChatServic
         fixing = render.status_markdown("1 of 3 checks fails · fixing (round 1 of 2)")
         assert fixing == "*⏳ не пройдены проверки — 1 из 3 · исправляю (раунд 1 из 2)*"
         assert [c["display_text"] for c in chat.example_cards()][0] == "Написать код: функция Фибоначчи с тестами"
+        assert re.fullmatch(r"Около \d+ из 2,048 токенов окна модели \(\d+%\)", composer.meter_line(service, "Привет"))
+        assert render.export_links("download/chats/x").startswith("Скачать: ")
     with page_in("ru-RU", cookie="en"):  # the switch wins over the browser
         assert page_language() == "en" and render.stats_line(stats).startswith("12 tokens")
     with page_in("de-DE,de;q=0.9,en;q=0.5"):

@@ -19,7 +19,7 @@ from ..attachments import Limits, check_count, decoded, file_names
 from ..chat import TEMPERATURE_RANGE, ChatService, TurnOptions
 from ..errors import ChatError
 from ..records import Attachment
-from .language import tr
+from .language import say, tr
 from .page import Page, Shown, Updates
 from .render import plain
 
@@ -66,14 +66,23 @@ def meter_line(service: ChatService, value: Any) -> str:
     if not text.strip() and not files:
         return ""
     size = service.measure(text, files)
-    attached = f" · {len(files)} file{'s' if len(files) != 1 else ''}: {plain(file_names(files))}" if files else ""
-    if size["tokens"] > size["room"]:
-        return (
-            f"⚠️ About {size['tokens']:,} tokens{attached}: more than the model's window holds "
-            f"({size['window']:,} including the answer). Shorten the message or attach less."
+    attached = ""
+    if files:
+        names = plain(file_names(files))
+        one = len(files) == 1
+        attached = (
+            say(" · 1 file: {names}", names=names) if one else say(" · {n} files: {names}", n=len(files), names=names)
         )
-    share = 100 * size["tokens"] / size["window"]
-    return f"About {size['tokens']:,} of {size['window']:,} tokens of the model's window ({share:.0f}%){attached}"
+    tokens, window = f"{size['tokens']:,}", f"{size['window']:,}"
+    if size["tokens"] > size["room"]:
+        told = (
+            "⚠️ About {tokens} tokens{attached}: more than the model's window holds "
+            "({window} including the answer). Shorten the message or attach less."
+        )
+        return say(told, tokens=tokens, attached=attached, window=window)
+    share = f"{100 * size['tokens'] / size['window']:.0f}"
+    told = "About {tokens} of {window} tokens of the model's window ({share}%){attached}"
+    return say(told, tokens=tokens, window=window, share=share, attached=attached)
 
 
 @dataclass

@@ -12,6 +12,7 @@ import gradio as gr
 
 from ..errors import ChatError
 from .chat import NOW, ChatPanel
+from .language import say
 from .page import Page, Updates
 
 LIKED = {True: "up", False: "down"}
@@ -23,7 +24,7 @@ def wire(page: Page, chat: ChatPanel) -> None:
         try:
             page.library.rate(values[page.chat_id], values[page.owner], index, LIKED.get(like.liked))  # type: ignore[arg-type]
         except ChatError as exc:  # the thumb on screen goes back to what is kept
-            return page.show(values[page.chat_id], values[page.owner], notice=f"*Not rated: {exc}*")
+            return page.show(values[page.chat_id], values[page.owner], notice=say("*Not rated: {why}*", why=exc))
         return {chat.notice: ""}
 
     chat.chatbot.like(rate, {page.chat_id, page.owner}, page.outputs, **NOW)

@@ -15,7 +15,7 @@ from gradio.i18n import I18nData
 
 from ..chat import MAX_INSTRUCTIONS_CHARS
 from ..errors import ChatError
-from .language import tr
+from .language import say, tr
 from .page import Page, Updates
 
 NOW = {"queue": False, "api_visibility": "private"}
@@ -71,8 +71,8 @@ def wire(page: Page, standing: StandingInstructions) -> None:
         try:
             kept = library.set_instructions(values[page.owner], values[standing.text])
         except ChatError as exc:  # what was typed stays in the box
-            return {standing.note: f"*Not saved: {exc}*"}
-        return standing.shown(kept, "*Saved: new answers follow them.*" if kept else "*Removed.*")
+            return {standing.note: say("*Not saved: {why}*", why=exc)}
+        return standing.shown(kept, say("*Saved: new answers follow them.*" if kept else "*Removed.*"))
 
     def remove(values: dict[Any, Any]) -> Updates:
         return save({page.owner: values[page.owner], standing.text: ""})

@@ -207,6 +207,28 @@ SAID: dict[str, str] = {
         "*Ваше последнее сообщение ещё ждало модель, когда страница закрылась; оно снова в поле ввода.*"
     ),
     "Stopped.": "Остановлено.",
+    "*That chat has expired.*": "*Этот чат истёк.*",
+    "*Chat deleted.*": "*Чат удалён.*",
+    "*Removed from your list; the chat itself stays.*": "*Убран из вашего списка; сам чат остаётся.*",
+    "*Not saved: {why}*": "*Не сохранено: {why}*",
+    "*Saved: new answers follow them.*": "*Сохранено: новые ответы будут их учитывать.*",
+    "*Removed.*": "*Удалено.*",
+    "*Not rated: {why}*": "*Оценка не сохранена: {why}*",
+    "*⚠️ {why}. Run is turned off.*": "*⚠️ {why}. Запуск отключён.*",
+    "Download:": "Скачать:",
+    # the meter under the message box
+    " · 1 file: {names}": " · 1 файл: {names}",
+    " · {n} files: {names}": " · файлы ({n}): {names}",
+    "About {tokens} of {window} tokens of the model's window ({share}%){attached}": (
+        "Около {tokens} из {window} токенов окна модели ({share}%){attached}"
+    ),
+    (
+        "⚠️ About {tokens} tokens{attached}: more than the model's window holds "
+        "({window} including the answer). Shorten the message or attach less."
+    ): (
+        "⚠️ Около {tokens} токенов{attached}: больше, чем вмещает окно модели ({window} вместе с ответом). "
+        "Сократите сообщение или прикрепите меньше."
+    ),
     # the stats line
     "{n} tokens": "токенов: {n}",
     "Auto: {task}": "Авто: {task}",

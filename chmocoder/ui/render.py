@@ -242,7 +242,7 @@ def export_links(url: str) -> str:
     if not url:
         return ""
     return (
-        f'Download: <a href="{url}?format=markdown" download>Markdown</a> · '
+        f'{say("Download:")} <a href="{url}?format=markdown" download>Markdown</a> · '
         f'<a href="{url}?format=json" download>JSON</a>'
     )
 

@@ -14,7 +14,7 @@ from ..chat_search import Hit
 from ..errors import ChatError, UnknownChat
 from ..gradio_errors import user_errors, warn
 from . import keys
-from .language import switch, tr
+from .language import say, switch, tr
 from .page import Page, Shown, Updates
 from .render import chat_choices, expiry_note, export_links, hit_choices, keep_choices, open_row, search_note
 
@@ -156,7 +156,7 @@ def wire(page: Page, side: Sidebar) -> None:
         try:
             return page.show(values[side.chat_list] or "", values[owner], stats="", fresh=True)
         except UnknownChat:
-            return page.show("", values[owner], notice="*That chat has expired.*")
+            return page.show("", values[owner], notice=say("*That chat has expired.*"))
 
     side.chat_list.input(open_chat, {side.chat_list, owner}, page.outputs, **NOW)
 
@@ -199,14 +199,14 @@ def wire(page: Page, side: Sidebar) -> None:
     @user_errors(fallback={})
     def delete_open_chat(values: dict[Any, Any]) -> Updates:
         library.delete(values[chat_id], values[owner])
-        return page.show("", values[owner], notice="*Chat deleted.*", stats="")
+        return page.show("", values[owner], notice=say("*Chat deleted.*"), stats="")
 
     side.delete.click(delete_open_chat, {chat_id, owner}, page.outputs, js=CONFIRM_DELETE, **NOW)
 
     @user_errors(fallback={})
     def remove_open_chat(values: dict[Any, Any]) -> Updates:
         library.remove_from_list(values[chat_id], values[owner])
-        return page.show("", values[owner], notice="*Removed from your list; the chat itself stays.*", stats="")
+        return page.show("", values[owner], notice=say("*Removed from your list; the chat itself stays.*"), stats="")
 
     side.remove.click(remove_open_chat, {chat_id, owner}, page.outputs, **NOW)
 

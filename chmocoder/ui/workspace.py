@@ -18,7 +18,7 @@ from ..client_api import NO_SANDBOX, SANDBOX_QUEUE
 from ..errors import ChatError, Unavailable
 from ..runner import CodeRunner
 from .chat import Turns
-from .language import tr
+from .language import say, tr
 from .page import Page, Shown, Updates
 from .render import ask_text, latest_code, plain, run_line
 
@@ -82,7 +82,7 @@ class Workspace:
     def availability(self) -> Updates:
         """Whether code can run now (read at each page load: the sandbox may start after the app)."""
         reason = NO_SANDBOX if self.runner is None else self.runner.reason
-        note = f"*⚠️ {plain(reason[0].upper() + reason[1:])}. Run is turned off.*" if reason else ""
+        note = say("*⚠️ {why}. Run is turned off.*", why=plain(reason[0].upper() + reason[1:])) if reason else ""
         return {self.note: note, self.run: gr.update(interactive=not reason)}
 
     def execute(self, values: Values) -> Updates:
