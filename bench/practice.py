@@ -58,7 +58,12 @@ def main() -> None:
         settings = Settings(redis_url=redis.url, temperature=0.0, journal_dir=home, **overrides)  # type: ignore[arg-type]
         path = resolve_model(settings.model, settings.models_dir, settings.catalog_file)
         engine = LocalEngine(path, n_ctx=settings.n_ctx, n_threads=settings.threads, n_batch=settings.n_batch)
-        sandbox = Sandbox(workers=settings.sandbox_workers, time_limit_s=settings.sandbox_time_limit_s).start()
+        sandbox = Sandbox(
+            workers=settings.sandbox_workers,
+            time_limit_s=settings.sandbox_time_limit_s,
+            memory_mb=settings.sandbox_memory_mb,
+            output_chars=settings.sandbox_output_chars,
+        ).start()
         try:
             assert sandbox.wait_ready(120), sandbox.reason
             store = ChatStore.from_url(redis.url, 3600)

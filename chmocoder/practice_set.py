@@ -2,7 +2,8 @@
 
 Practice asks the model for an exercise on what the chat was about first; a small model often
 writes one whose solution fails its own tests, and then an exercise from here on the nearest topic
-is given instead (and says so). `words` are what a chat must mention for an exercise to be near it.
+is given instead (and says so). `words` are the beginnings of the words a chat mentions when it is near
+an exercise: distinctive ones ("palindrom", "zerodivision"), not words every chat has ("list", "for").
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def sum_of_evens(nums):
             total += n
     return total
         """,
-        "loop loops for while sum total even odd numbers integers list lists iterate",
+        "loop iterat even odd sum total integer",
     ),
     _exercise(
         "Average of a list",
@@ -96,7 +97,7 @@ def average(nums):
         return 0.0
     return sum(nums) / len(nums)
         """,
-        "average avg mean sum len zerodivisionerror division divide empty",
+        "average avg mean zerodivision divis divid empty",
     ),
     _exercise(
         "Safe division",
@@ -122,7 +123,7 @@ def safe_divide(a, b):
     except ZeroDivisionError:
         return None
         """,
-        "exception exceptions try except raise error errors zerodivisionerror valueerror handling",
+        "exception try except raise handl valueerror zerodivision",
     ),
     _exercise(
         "The last item, safely",
@@ -145,7 +146,7 @@ def last_item(items):
         return None
     return items[-1]
         """,
-        "index indexerror list lists element last first out range append",
+        "index element last append",
     ),
     _exercise(
         "Count the vowels",
@@ -168,7 +169,7 @@ def last_item(items):
 def count_vowels(text):
     return sum(1 for c in text.lower() if c in "aeiou")
         """,
-        "string strings str text character characters letters count lower upper",
+        "string str charact letter vowel lower upper",
     ),
     _exercise(
         "Is it a palindrome?",
@@ -191,7 +192,7 @@ def is_palindrome(text):
     cleaned = text.lower().replace(" ", "")
     return cleaned == cleaned[::-1]
         """,
-        "palindrome reverse reversed string strings slice slicing text",
+        "palindrom revers slic",
     ),
     _exercise(
         "Count the words",
@@ -220,7 +221,7 @@ def word_counts(text):
         counts[word] = counts.get(word, 0) + 1
     return counts
         """,
-        "dict dictionary dictionaries key keys value values count counter words split comprehension",
+        "dict key value count word split",
     ),
     _exercise(
         "Fibonacci numbers",
@@ -247,7 +248,7 @@ def fib(n):
         a, b = b, a + b
     return a
         """,
-        "fibonacci fib recursion recursive sequence memo memoization factorial",
+        "fibonacci fib recurs sequence memo factorial",
     ),
     _exercise(
         "Squares of the odd numbers",
@@ -267,7 +268,7 @@ def fib(n):
 def odd_squares(n):
     return [k * k for k in range(1, n + 1) if k % 2 == 1]
         """,
-        "comprehension comprehensions squares square range list lists generator map filter",
+        "comprehension square generator map filter",
     ),
     _exercise(
         "The second largest",
@@ -293,7 +294,7 @@ def second_largest(nums):
         return None
     return distinct[-2]
         """,
-        "sort sorted sorting max min largest smallest set duplicates order",
+        "sort max min largest smallest duplicat order",
     ),
 )
 
@@ -389,7 +390,7 @@ RUSSIAN_WORDS: dict[str, str] = {
     "sum_of_evens": "цикл сумм чётн четн нечётн целы перебор",
     "average": "средн делени деля ноль пуст zerodivision",
     "safe_divide": "исключени ошибк обработ перехват делени",
-    "last_item": "индекс элемент последн перв границ спис",
+    "last_item": "индекс элемент последн границ",
     "count_vowels": "строк символ букв гласн регистр",
     "is_palindrome": "палиндром перевер разворот срез строк",
     "word_counts": "словар ключ значени подсчёт подсчет слов",

@@ -14,7 +14,7 @@ import redis
 from chmocoder import export
 from chmocoder.chat import ChatService, TurnOptions
 from chmocoder.errors import Forbidden, InvalidInput
-from chmocoder.practice import PracticeCoach, parse_exercise
+from chmocoder.practice import PracticeCoach, nearest_exercise, parse_exercise
 from chmocoder.practice_set import PRACTICE_SET
 from chmocoder.runner import CodeRunner
 from chmocoder.sandbox import Sandbox
@@ -101,6 +101,13 @@ def test_a_models_exercise_is_read_whatever_its_prose_and_code_start_with() -> N
     exercise = parse_exercise(tricky.replace("FUNCTION: double_all", "FUNCTION: def double_all(nums)"))
     assert exercise is not None and exercise.function == "double_all"
     assert exercise.task.endswith("tests use small lists.") and "return titled" in exercise.solution
+
+
+def test_the_nearest_built_in_exercise_is_chosen_by_distinctive_words_not_common_ones() -> None:
+    # "for" and "list" are in nearly every chat; they once chose "Sum of the even numbers" here.
+    assert nearest_exercise("How do I reverse a list of words for printing?", set()).title == "Is it a palindrome?"
+    assert nearest_exercise("Как работает рекурсия на примере факториала?", set()).function == "fib"
+    assert nearest_exercise("Why does my average crash on an empty list?", {"average"}).function != "average"
 
 
 def test_a_models_exercise_is_kept_only_if_its_solution_passes_its_own_tests(coach: PracticeCoach) -> None:
