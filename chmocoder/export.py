@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .attachments import collapsed
-from .practice_record import RUNGS, record_of
+from .practice_record import help_at, record_of
 from .prompts import LEVEL_LABELS, TASK_LABELS
 from .records import ChatMeta, StoredMessage
 
@@ -65,7 +65,7 @@ def practice_results(meta: ChatMeta) -> list[dict[str, Any]]:
     """How each exercise of the chat's practice went, without its hidden tests or solution."""
     rows = []
     for entry in record_of(meta)["exercises"]:
-        revealed = RUNGS[entry["rung"] - 1] if entry["rung"] else "no help"
+        revealed = help_at(entry["rung"])
         rows.append(
             {
                 "title": entry["title"],

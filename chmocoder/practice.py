@@ -25,7 +25,7 @@ from . import checks as ck
 from .chat import ChatService, check_owner
 from .engine import EngineError
 from .errors import ChatError, Forbidden, InvalidInput, Unavailable, storage_errors
-from .practice_record import RUNGS, record_of
+from .practice_record import RUNGS, help_at, record_of
 from .practice_set import PRACTICE_SET, Exercise, in_language, topic_words
 from .prompts import question_language
 from .runner import CodeRunner
@@ -312,4 +312,4 @@ def _after_run(entry: dict[str, Any], outcome: CheckOutcome, code: str) -> None:
     if outcome.solved and not entry["solved"]:
         entry["solved"] = True
         entry["solved_at"] = time.time()
-        entry["solved_with"] = RUNGS[entry["rung"] - 1] if entry["rung"] else "no help"
+        entry["solved_with"] = help_at(entry["rung"])

@@ -16,6 +16,11 @@ from typing import Any
 RUNGS = ("hint", "pseudocode", "solution")  # what each "Hint" press reveals, in order
 
 
+def help_at(rung: int) -> str:
+    """The help a learner has had once `rung` rungs are revealed: the last one, or "no help"."""
+    return RUNGS[rung - 1] if rung else "no help"
+
+
 def record_of(meta: dict[str, Any] | None) -> dict[str, Any]:
     """{"exercises": [...]} from a chat's metadata; an empty record when there is none (or it is unreadable)."""
     raw = (meta or {}).get("practice")
@@ -52,8 +57,8 @@ def _usable(entry: Any) -> dict[str, Any] | None:
     if not isinstance(entry, dict) or not isinstance(entry.get("function"), str) or not entry.get("tests"):
         return None
     kept = DEFAULTS | {k: v for k, v in entry.items() if v is not None}
-    kept["rung"] = min(max(int(kept["rung"]) if isinstance(kept["rung"], int) else 0, 0), len(RUNGS))
+    kept["rung"] = min(max(kept["rung"], 0), len(RUNGS)) if isinstance(kept["rung"], int) else 0
     if kept["solved"]:
-        kept.setdefault("solved_with", RUNGS[kept["rung"] - 1] if kept["rung"] else "no help")
+        kept.setdefault("solved_with", help_at(kept["rung"]))
     kept.setdefault("code", kept["starter"])
     return kept

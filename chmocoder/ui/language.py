@@ -183,10 +183,9 @@ HEAD = f"""<script>
 
 # -- lines the server writes ---------------------------------------------------------------------------
 
-# English template → Russian. Values are filled in after the choice ({span}: a duration, see `span`).
+# English template → Russian (a TEXTS label is said with its Russian too). Values are filled in after
+# the choice ({span}: a duration, see `span`).
 SAID: dict[str, str] = {
-    "**New chat**": "**Новый чат**",
-    "New chat": "Новый чат",
     " · expires in {span}": " · истекает через {span}",
     "*Expires in less than a minute: it is kept {keep} after its last message.*": (
         "*Истекает меньше чем через минуту: чат хранится {keep} после последнего сообщения.*"

@@ -157,17 +157,16 @@ class PracticePanel:
 
     @user_errors(fallback={})
     def begin(self, values: Values, page: Page, level: Any) -> Updates:
+        """A new exercise; its starter goes into the editor (the panel is painted by `repaint`)."""
         entry = self._coach.start(values[page.chat_id], values[page.owner], values[level])
-        exercises = self._coach.record(values[page.chat_id])["exercises"]
         space = self.space
         cleared = {space.result: "", space.stdout: "", space.stderr: "", space.last_run: None}
-        return self.painted(exercises) | cleared | {space.editor: entry["starter"]}
+        return cleared | {space.editor: entry["starter"]}
 
-    @user_errors(fallback={})
-    def run_tests(self, values: Values, page: Page) -> Updates:
-        chat_id = values[page.chat_id]
-        self._coach.check(chat_id, values[page.owner], values[self.space.editor])
-        return self.painted(self._coach.record(chat_id)["exercises"])
+    @user_errors(fallback=None)
+    def run_tests(self, values: Values, page: Page) -> None:
+        """Check the editor's code; the outcome is kept in the record, which `repaint` shows."""
+        self._coach.check(values[page.chat_id], values[page.owner], values[self.space.editor])
 
     @user_errors(fallback={})
     def next_rung(self, values: Values, page: Page) -> Updates:
@@ -208,10 +207,11 @@ def build(page: Page, coach: PracticeCoach | None, space: Workspace) -> Practice
 
 
 def wire(page: Page, practice: PracticePanel, level: gr.Dropdown) -> None:
-    """A new exercise waits in the model's queue; a check in the sandbox's; the ladder at once."""
+    """A new exercise waits in the model's queue; a check in the sandbox's; the ladder at once. After
+    the first two, the panel is painted from the record of the chat open then."""
     space, shows = practice.space, set(practice.shows)
     level.change(practice.for_level, {level}, {practice.panel}, **NOW)
-    begun = shows | {space.editor, space.result, space.stdout, space.stderr, space.last_run}
+    begun = {practice.exercise, space.editor, space.result, space.stdout, space.stderr, space.last_run}
     repainted = {"fn": lambda values: practice.repaint(values, page), "inputs": {page.chat_id}, "outputs": shows} | NOW
     practice.start.click(
         lambda values: practice.begin(values, page, level),
@@ -226,7 +226,7 @@ def wire(page: Page, practice: PracticePanel, level: gr.Dropdown) -> None:
     practice.check.click(
         lambda values: practice.run_tests(values, page),
         {page.chat_id, page.owner, space.editor},
-        shows,
+        None,
         concurrency_id=SANDBOX_QUEUE,
         concurrency_limit=workers,
         api_visibility="private",

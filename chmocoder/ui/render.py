@@ -252,7 +252,8 @@ GUEST_MARK = " · opened by link"
 
 def chat_choices(chats: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """The sidebar's list; a chat someone else started (opened by its id) says so."""
-    return [((c["title"] or say("New chat")) + (say(GUEST_MARK) if c.get("guest") else ""), c["id"]) for c in chats]
+    untitled, guest = say("New chat"), say(GUEST_MARK)  # said once, not once per chat
+    return [((c["title"] or untitled) + (guest if c.get("guest") else ""), c["id"]) for c in chats]
 
 
 def open_row(chats: list[dict[str, Any]], chat_id: str) -> dict[str, Any] | None:
@@ -277,7 +278,8 @@ def keep_choices(seconds: list[int]) -> list[tuple[str, int]]:
 
 def hit_choices(hits: list[Hit]) -> list[tuple[str, str]]:
     """A search's results in the sidebar's list: the title, and the matching line unless it is the title."""
-    return [((h.title or say("New chat")) + ("" if h.role == "title" else f" — {h.line}"), h.chat_id) for h in hits]
+    untitled = say("New chat")
+    return [((h.title or untitled) + ("" if h.role == "title" else f" — {h.line}"), h.chat_id) for h in hits]
 
 
 def search_note(query: str, found: int) -> str:
